@@ -1,0 +1,44 @@
+"""The ``cervi`` command line: one sub-command module per concern in ``cervi/commands``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from cervi.settings import SettingsError
+
+# Each module has ``register(subparsers)``; the parser it adds sets ``func(args) -> int``.
+COMMAND_MODULES = (
+    "cervi.commands.config",
+    "cervi.commands.db",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cervi", description="DICOM-native AI for dynamic cervical spine radiographs."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"cervi: {exc}", file=sys.stderr)
+        return 2
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="settings file (YAML); default: ./config.yaml if present",
+    )

@@ -1,0 +1,222 @@
+"""Cervi's settings: one typed object loaded from ``config.yaml`` and the environment.
+
+Precedence, highest first: ``CERVI_<SECTION>__<KEY>`` environment variables, the YAML file,
+the defaults below. Unknown keys are errors (``extra="forbid"``) so that a typo never silently
+falls back to a default. Load once in :func:`load_settings`; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+AE_TITLE_MAX = 16
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the key and the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_ae_title(value: str) -> str:
+    if not value or len(value) > AE_TITLE_MAX or "\\" in value or not value.isprintable():
+        raise ValueError(f"must be 1 to {AE_TITLE_MAX} printable characters without backslash")
+    return value
+
+
+class AllowedCaller(_Section):
+    """A calling AE title, optionally bound to the host it must connect from."""
+
+    ae_title: str
+    host: str | None = None
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+
+class NodeSettings(_Section):
+    ae_title: str = "CERVI"
+    host: str = "0.0.0.0"
+    port: int = Field(11112, ge=1, le=65535)
+    allowed_callers: list[AllowedCaller] = Field(default_factory=list)
+    max_associations: int = Field(16, ge=1, le=1024)
+    acse_timeout: float = Field(30, gt=0)
+    dimse_timeout: float = Field(60, gt=0)
+    network_timeout: float = Field(60, gt=0)
+
+    _ae = field_validator("ae_title")(_check_ae_title)
+
+    @field_validator("allowed_callers", mode="before")
+    @classmethod
+    def _callers_from_strings(cls, value: Any) -> Any:
+        """Accept ``"AE"`` and ``"AE@host"`` strings as shorthand for the mapping form."""
+        if isinstance(value, list):
+            return [_caller_from_string(v) if isinstance(v, str) else v for v in value]
+        return value
+
+
+def _caller_from_string(text: str) -> dict[str, str | None]:
+    title, _, host = text.partition("@")
+    return {"ae_title": title, "host": host or None}
+
+
+class StorageSettings(_Section):
+    database_url: str = "sqlite:///var/cervi.db"
+    instance_dir: Path = Path("var/instances")
+    min_free_disk_mb: int = Field(1024, ge=0)
+    retention_days: int = Field(30, ge=1)
+
+
+class ViewRule(_Section):
+    """One view identification rule: if ``field`` matches ``pattern`` the instance is ``view``."""
+
+    name: str
+    field: str
+    pattern: str
+    view: Literal["extension", "neutral", "flexion"]
+
+
+class AcceptRule(_Section):
+    """One accept rule: an instance is taken when ``field`` matches ``pattern``."""
+
+    name: str
+    field: str
+    pattern: str
+
+
+class AssemblySettings(_Section):
+    quiet_seconds: float = Field(120, gt=0)
+    min_views: int = Field(3, ge=1, le=3)
+    on_timeout: Literal["analyse_partial", "not_analysed"] = "analyse_partial"
+    study_key: Literal["study", "patient_window"] = "study"
+    patient_window_hours: float = Field(24, gt=0)
+    view_rules: list[ViewRule] = Field(default_factory=list)
+    accept: list[AcceptRule] = Field(default_factory=list)
+
+
+class InferenceSettings(_Section):
+    model: Path = Path("models/cervihfenet-demo.onnx")
+    roi_model: Path = Path("models/cervi-roi-demo.onnx")
+    threads: int = Field(2, ge=1, le=64)
+
+
+class Destination(_Section):
+    name: str
+    kind: Literal["dimse", "stow"] = "dimse"
+    ae_title: str | None = None
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    url: str | None = None
+
+
+class RetrySettings(_Section):
+    first_seconds: float = Field(5, gt=0)
+    max_seconds: float = Field(600, gt=0)
+    max_attempts: int = Field(50, ge=1)
+
+
+class ResultsSettings(_Section):
+    destinations: list[Destination] = Field(default_factory=list)
+    key_image: bool = False
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token: SecretStr | None = None
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_lines: bool = Field(True, alias="json")
+    log_phi: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Settings(BaseSettings):
+    """Everything Cervi can be told, one section per part of the service."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix="CERVI_", env_nested_delimiter="__", case_sensitive=False
+    )
+
+    node: NodeSettings = Field(default_factory=NodeSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    assembly: AssemblySettings = Field(default_factory=AssemblySettings)
+    inference: InferenceSettings = Field(default_factory=InferenceSettings)
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown as ``'**********'``."""
+        return json.loads(self.model_dump_json(by_alias=True))
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Load settings from ``path`` (YAML) and the environment, or raise :class:`SettingsError`."""
+    source_name = str(path) if path else "defaults"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SettingsError(f"{path}: configuration file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise SettingsError(f"{path}: the top level must be a mapping of sections")
+
+    yaml_file = path
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if yaml_file is not None:
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+            return tuple(sources)
+
+    try:
+        return _Loaded()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, source_name)) from None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        lines.append(f"  {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+def resolve_settings(path: str | Path | None) -> tuple[Settings, str]:
+    """Settings from ``path``, else ``./config.yaml`` when present, else defaults; and the source."""
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    return load_settings(path), str(path) if path else "defaults"

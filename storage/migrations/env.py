@@ -1,0 +1,16 @@
+"""Alembic environment: the engine comes from ``storage.db.alembic_config``, never from a file."""
+
+from alembic import context
+
+from storage.tables import Base
+
+engine = context.config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,194 @@
+"""The results database: SQLAlchemy 2.0 typed tables (DESIGN.md, "Interfaces").
+
+The schema itself is owned by the Alembic migrations in ``storage/migrations``; these classes
+must stay in step with them (``tests/integration/test_storage.py`` checks that they do).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+UID = String(64)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every engine (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StudyState(enum.StrEnum):
+    RECEIVING = "receiving"
+    READY = "ready"
+    PROCESSING = "processing"
+    ANALYSED = "analysed"
+    NOT_ANALYSED = "not_analysed"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
+class View(enum.StrEnum):
+    EXTENSION = "extension"
+    NEUTRAL = "neutral"
+    FLEXION = "flexion"
+    UNKNOWN = "unknown"
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_uid: Mapped[str] = mapped_column(UID, unique=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    accession_number: Mapped[str | None] = mapped_column(String(16))
+    study_date: Mapped[str | None] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING, index=True)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    result_version: Mapped[int] = mapped_column(default=0)
+    last_arrival_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    instances: Mapped[list[Instance]] = relationship(back_populates="study")
+    results: Mapped[list[Result]] = relationship(back_populates="study")
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(UID, unique=True)
+    sop_class_uid: Mapped[str] = mapped_column(UID)
+    series_uid: Mapped[str] = mapped_column(UID)
+    transfer_syntax_uid: Mapped[str] = mapped_column(UID)
+    modality: Mapped[str | None] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    view: Mapped[str] = mapped_column(String(16), default=View.UNKNOWN)
+    view_rule: Mapped[str | None] = mapped_column(String(64))
+    superseded: Mapped[bool] = mapped_column(default=False)
+    header: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    files_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    study: Mapped[Study] = relationship(back_populates="instances")
+
+
+class Result(Base):
+    __tablename__ = "results"
+    __table_args__ = (Index("ix_results_study_version", "study_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    version: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    model_name: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    model_sha256: Mapped[str | None] = mapped_column(String(64))
+    views_used: Mapped[list[str]] = mapped_column(JSON, default=list)
+    latency_ms: Mapped[float | None]
+    sr_sop_instance_uid: Mapped[str | None] = mapped_column(UID)
+    sr_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="results")
+    findings: Mapped[list[Finding]] = relationship(back_populates="result")
+    regions: Mapped[list[Region]] = relationship(back_populates="result")
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="result")
+
+
+class Finding(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    probability: Mapped[float]
+    threshold: Mapped[float]
+    present: Mapped[bool]
+
+    result: Mapped[Result] = relationship(back_populates="findings")
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(UID)
+    view: Mapped[str] = mapped_column(String(16))
+    x0: Mapped[float]
+    y0: Mapped[float]
+    x1: Mapped[float]
+    y1: Mapped[float]
+    landmarks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    result: Mapped[Result] = relationship(back_populates="regions")
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    sop_instance_uid: Mapped[str] = mapped_column(UID)
+    path: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    result: Mapped[Result] = relationship(back_populates="deliveries")
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    peer: Mapped[str | None] = mapped_column(String(64))
+    study_uid: Mapped[str | None] = mapped_column(UID)
+    sop_instance_uid: Mapped[str | None] = mapped_column(UID)
+    status: Mapped[int | None]
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -216,7 +216,7 @@ DEFAULT_CONFIG = Path("config.yaml")
 
 
 def resolve_settings(path: str | Path | None) -> tuple[Settings, str]:
-    """Settings from ``path``, else ``./config.yaml`` when present, else defaults; and the source."""
+    """Settings from ``path``, else ``./config.yaml`` if present, else defaults; and the source."""
     if path is None and DEFAULT_CONFIG.is_file():
         path = DEFAULT_CONFIG
     return load_settings(path), str(path) if path else "defaults"

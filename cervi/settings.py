@@ -12,13 +12,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from dicom_node import assembly_rules
 
 AE_TITLE_MAX = 16
 
@@ -80,20 +90,66 @@ class StorageSettings(_Section):
 
 
 class ViewRule(_Section):
-    """One view identification rule: if ``field`` matches ``pattern`` the instance is ``view``."""
+    """One view identification rule: if ``field`` matches ``pattern`` the instance is ``view``.
+
+    ``pattern`` is a regular expression, searched, case-insensitive unless ``case_sensitive``;
+    ``field`` is a header keyword, a code sequence (codes as ``SCHEME:VALUE``) or
+    ``<sequence>.CodeMeaning`` (see ``dicom_node.assembly_rules``).
+    """
 
     name: str
     field: str
     pattern: str
     view: Literal["extension", "neutral", "flexion"]
+    case_sensitive: bool = False
+
+    @model_validator(mode="after")
+    def _usable(self) -> ViewRule:
+        self.to_rule()
+        return self
+
+    def to_rule(self) -> assembly_rules.ViewRule:
+        try:
+            return assembly_rules.ViewRule(
+                self.name,
+                self.field,
+                self.pattern,
+                self.case_sensitive,
+                view=assembly_rules.View(self.view),
+            )
+        except assembly_rules.RuleError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class AcceptRule(_Section):
-    """One accept rule: an instance is taken when ``field`` matches ``pattern``."""
+    """One accept rule. Rules form groups (e.g. ``modality``, ``region``); within a group the
+    first matching rule decides (``accept: false`` ignores the instance), and an instance is
+    taken only when every group has accepted it."""
 
     name: str
     field: str
     pattern: str
+    group: str = "region"
+    accept: bool = True
+    case_sensitive: bool = False
+
+    @model_validator(mode="after")
+    def _usable(self) -> AcceptRule:
+        self.to_rule()
+        return self
+
+    def to_rule(self) -> assembly_rules.AcceptRule:
+        try:
+            return assembly_rules.AcceptRule(
+                self.name,
+                self.field,
+                self.pattern,
+                self.case_sensitive,
+                group=self.group,
+                accept=self.accept,
+            )
+        except assembly_rules.RuleError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class AssemblySettings(_Section):
@@ -103,7 +159,10 @@ class AssemblySettings(_Section):
     study_key: Literal["study", "patient_window"] = "study"
     patient_window_hours: float = Field(24, gt=0)
     view_rules: list[ViewRule] = Field(default_factory=list)
+    default_view_rules: bool = True
     accept: list[AcceptRule] = Field(default_factory=list)
+    default_accept: bool = True
+    own_manufacturer: str = Field(assembly_rules.CERVI_MANUFACTURER, min_length=1)
 
 
 class InferenceSettings(_Section):

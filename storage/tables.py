@@ -76,11 +76,14 @@ class Study(Base):
     study_date: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING, index=True)
     state_reason: Mapped[str | None] = mapped_column(Text)
+    # The version of the newest result asked for; each is dispatched once (table dispatches).
     result_version: Mapped[int] = mapped_column(default=0)
     last_arrival_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # With assembly.study_key: patient_window, the study whose row carries this group's state.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
 
     instances: Mapped[list[Instance]] = relationship(back_populates="study")
     results: Mapped[list[Result]] = relationship(back_populates="study")
@@ -102,12 +105,35 @@ class Instance(Base):
     view: Mapped[str] = mapped_column(String(16), default=View.UNKNOWN)
     view_rule: Mapped[str | None] = mapped_column(String(64))
     superseded: Mapped[bool] = mapped_column(default=False)
+    # Set by study assembly: when it looked at the instance, and why it was not taken (if not).
+    assembled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    ignored_reason: Mapped[str | None] = mapped_column(Text)
     header: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     calling_ae: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     files_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     study: Mapped[Study] = relationship(back_populates="instances")
+
+
+class Dispatch(Base):
+    """One result version of a study handed on: to analysis (maybe partial) or as not analysed.
+
+    The unique (study, version) index makes a second hand-off of the same version impossible.
+    """
+
+    __tablename__ = "dispatches"
+    __table_args__ = (Index("ix_dispatches_study_version", "study_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    partial: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    views: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    trigger: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Result(Base):

@@ -1,0 +1,195 @@
+"""Repository functions of study assembly: locking a study, its instances, the dispatch guard.
+
+Each function takes an open :class:`~sqlalchemy.orm.Session` and leaves the commit to the
+caller. Assembly work on a study starts with :func:`lock_study`, a write, so that concurrent
+associations are serialised per study on PostgreSQL (row lock) and never meet a stale read
+snapshot on SQLite (the write lock is taken before anything is read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.tables import Dispatch, Instance, Study, StudyState
+
+
+def lock_study(session: Session, study_id: int, now: datetime) -> Study | None:
+    """Take the study's row lock (by writing ``updated_at``) and return the fresh row."""
+    result = session.execute(update(Study).where(Study.id == study_id).values(updated_at=now))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.expire_all()
+    return session.get(Study, study_id)
+
+
+def study_of_instance(session: Session, instance_id: int) -> int | None:
+    return session.scalar(select(Instance.study_id).where(Instance.id == instance_id))
+
+
+def unassembled(session: Session, study_id: int) -> list[Instance]:
+    """Instances of the study that assembly has not looked at yet, in arrival order."""
+    query = (
+        select(Instance)
+        .where(Instance.study_id == study_id, Instance.assembled_at.is_(None))
+        .order_by(Instance.received_at, Instance.id)
+    )
+    return list(session.scalars(query))
+
+
+def group_studies(session: Session, root_id: int) -> list[Study]:
+    """The root study of a group and the studies filed into it."""
+    query = select(Study).where(or_(Study.id == root_id, Study.group_id == root_id))
+    return list(session.scalars(query.order_by(Study.id)))
+
+
+def taken_instances(session: Session, study_ids: Sequence[int]) -> list[Instance]:
+    """Instances assembly has taken (looked at and not ignored) in the given studies."""
+    query = select(Instance).where(
+        Instance.study_id.in_(study_ids),
+        Instance.assembled_at.is_not(None),
+        Instance.ignored_reason.is_(None),
+    )
+    return list(session.scalars(query.order_by(Instance.id)))
+
+
+@dataclass(frozen=True)
+class GroupRoot:
+    """A patient's group root and the header of its first instance (for its study time)."""
+
+    study_id: int
+    created_at: datetime
+    header: dict[str, Any]
+
+
+def patient_group_roots(session: Session, patient_id: str, exclude_id: int) -> list[GroupRoot]:
+    """The patient's other group roots that took an instance, for patient-window grouping."""
+    roots = session.scalars(
+        select(Study).where(
+            Study.patient_id == patient_id,
+            Study.id != exclude_id,
+            Study.group_id.is_(None),
+            Study.state != StudyState.IGNORED.value,
+        )
+    )
+    found = []
+    for study in roots:
+        header = session.scalar(
+            select(Instance.header)
+            .where(Instance.study_id == study.id, Instance.ignored_reason.is_(None))
+            .order_by(Instance.id)
+            .limit(1)
+        )
+        if header is not None:
+            found.append(GroupRoot(study.id, study.created_at, header))
+    return found
+
+
+def claim_version(
+    session: Session,
+    study: Study,
+    new_state: StudyState,
+    reason: str | None,
+    now: datetime,
+    due_by: datetime | None = None,
+) -> int | None:
+    """Move a ``receiving`` study to ``new_state`` with the next result version, or return None.
+
+    The conditional UPDATE is the guard that makes each version leave assembly once: it only
+    succeeds on the state and version this session read (and, for a timer, when the due time
+    has really come), whoever else is looking at the same study.
+    """
+    session.flush()
+    expected = study.result_version
+    conditions = [
+        Study.id == study.id,
+        Study.state == StudyState.RECEIVING.value,
+        Study.result_version == expected,
+    ]
+    if due_by is not None:
+        conditions.append(Study.due_at <= due_by)
+    result = session.execute(
+        update(Study)
+        .where(*conditions)
+        .values(
+            state=new_state.value,
+            result_version=expected + 1,
+            state_reason=reason,
+            due_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.expire(study)
+    return expected + 1
+
+
+def record_dispatch(
+    session: Session,
+    study_id: int,
+    version: int,
+    kind: str,
+    partial: bool,
+    reason: str | None,
+    views: dict[str, Any],
+    trigger: str,
+    now: datetime,
+) -> None:
+    """Write the dispatch row; its unique (study, version) index is the second guard."""
+    session.add(
+        Dispatch(
+            study_id=study_id,
+            version=version,
+            kind=kind,
+            partial=partial,
+            reason=reason,
+            views=views,
+            trigger=trigger,
+            at=now,
+        )
+    )
+    session.flush()
+
+
+def mirror_group_state(session: Session, root: Study) -> None:
+    """Studies filed into a group show the state of its root."""
+    session.flush()
+    session.execute(
+        update(Study)
+        .where(Study.group_id == root.id)
+        .values(
+            state=root.state,
+            state_reason=root.state_reason,
+            result_version=root.result_version,
+            due_at=root.due_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def last_dispatch(session: Session, study_id: int, version: int) -> Dispatch | None:
+    return session.scalar(
+        select(Dispatch).where(Dispatch.study_id == study_id, Dispatch.version == version)
+    )
+
+
+def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list[Study]]:
+    """At start: studies with unassembled instances, waiting roots, and roots left ``ready``."""
+    pending = list(
+        session.scalars(select(Instance.study_id).where(Instance.assembled_at.is_(None)).distinct())
+    )
+    roots = select(Study).where(Study.group_id.is_(None))
+    waiting = list(
+        session.scalars(
+            roots.where(Study.state == StudyState.RECEIVING.value, Study.due_at.is_not(None))
+        )
+    )
+    ready = list(session.scalars(roots.where(Study.state == StudyState.READY.value)))
+    return pending, waiting, ready

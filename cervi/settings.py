@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from sqlalchemy import make_url
 
 AE_TITLE_MAX = 16
 
@@ -164,7 +165,10 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as ``'**********'``."""
-        return json.loads(self.model_dump_json(by_alias=True))
+        data = json.loads(self.model_dump_json(by_alias=True))
+        url = make_url(self.storage.database_url)
+        data["storage"]["database_url"] = url.render_as_string(hide_password=True)
+        return data
 
 
 def load_settings(path: Path | str | None = None) -> Settings:

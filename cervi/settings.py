@@ -50,7 +50,7 @@ class AllowedCaller(_Section):
 class NodeSettings(_Section):
     ae_title: str = "CERVI"
     host: str = "0.0.0.0"
-    port: int = Field(11112, ge=1, le=65535)
+    port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
     acse_timeout: float = Field(30, gt=0)

@@ -11,6 +11,7 @@ from cervi.settings import SettingsError
 
 # Each module has ``register(subparsers)``; the parser it adds sets ``func(args) -> int``.
 COMMAND_MODULES = (
+    "cervi.commands.serve",
     "cervi.commands.config",
     "cervi.commands.db",
 )

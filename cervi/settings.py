@@ -27,6 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from sqlalchemy import make_url
 
 from dicom_node import assembly_rules
 
@@ -59,7 +60,7 @@ class AllowedCaller(_Section):
 class NodeSettings(_Section):
     ae_title: str = "CERVI"
     host: str = "0.0.0.0"
-    port: int = Field(11112, ge=1, le=65535)
+    port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
     acse_timeout: float = Field(30, gt=0)
@@ -223,7 +224,10 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as ``'**********'``."""
-        return json.loads(self.model_dump_json(by_alias=True))
+        data = json.loads(self.model_dump_json(by_alias=True))
+        url = make_url(self.storage.database_url)
+        data["storage"]["database_url"] = url.render_as_string(hide_password=True)
+        return data
 
 
 def load_settings(path: Path | str | None = None) -> Settings:

@@ -1,0 +1,62 @@
+# Cervi: `make serve` runs the service on the embedded defaults; `make test` runs the whole suite.
+# Both set up what they need on a fresh Debian machine (as root): Python venv, pinned packages,
+# and for the tests the Debian tools (Orthanc, DCMTK, dicom3tools) and a PostgreSQL server.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+CONFIG ?= config.yaml
+
+DEBIAN_TEST_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools postgresql
+DEBIAN_PYTHON        := python3 python3-venv python3-dev
+
+.PHONY: serve test lint model constraints debian-python debian-test postgres clean
+
+serve: $(VENV)/.runtime
+	$(BIN)/cervi db upgrade --config $(CONFIG)
+	$(BIN)/cervi serve --config $(CONFIG)
+
+test: $(VENV)/.dev debian-test postgres
+	$(BIN)/ruff check --quiet .
+	TCP_NODELAY=1 $(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+$(VENV)/.runtime: pyproject.toml constraints.txt | debian-python
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP) -e '.[dev,train]'
+	touch $@
+
+# Python with venv support; Debian splits venv out of python3.
+debian-python:
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PYTHON); }
+
+debian-test:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The tests need PostgreSQL on 127.0.0.1:5432 with trust authentication for the user postgres
+# (CERVI_TEST_POSTGRES_URL overrides); start the local cluster when it does not answer.
+postgres: debian-test
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -n 1) main start; \
+		for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@pg_isready -h 127.0.0.1 -p 5432
+
+constraints: $(VENV)/.dev
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""``cervi serve``: the DICOM listener and the HTTP API in one process.
+
+SIGTERM or SIGINT stops the HTTP server (uvicorn handles the signal), then the listener stops
+accepting and lets in-flight associations finish before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from cervi.cli import add_config_option
+from cervi.logs import configure_logging
+from cervi.settings import resolve_settings
+
+logger = logging.getLogger("cervi.serve")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the DICOM listener and the HTTP API")
+    add_config_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cervi.api import create_app
+    from cervi.bootstrap import build_service
+
+    settings, source = resolve_settings(args.config)
+    configure_logging(settings.logging)
+    logger.info("settings loaded", extra={"source": source, "settings": settings.masked()})
+    service = build_service(settings)
+    service.start()
+    try:
+        config = uvicorn.Config(
+            create_app(service),
+            host=settings.api.host,
+            port=settings.api.port,
+            log_config=None,
+            access_log=False,
+        )
+        _Server(config).run()
+    finally:
+        service.stop()
+        logger.info("stopped")
+    return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, which would skip the listener's graceful
+    stop; here the signal only asks the HTTP server to exit and ``run`` returns normally."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

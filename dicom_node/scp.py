@@ -1,0 +1,279 @@
+"""The DICOM listener: Verification and Storage SCP (pynetdicom).
+
+An instance is acknowledged only once its :class:`InstanceSink` has written the file durably and
+committed its row; anything that prevents that is answered with a failure status so that the
+sender keeps the instance and retries. Handlers only parse, validate and hand over: the sink does
+the I/O, and later work (assembly, inference) happens off the association thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Protocol
+
+from pydicom import dcmread
+from pynetdicom import AE, evt
+from pynetdicom.events import Event
+from pynetdicom.sop_class import Verification
+from pynetdicom.transport import ThreadedAssociationServer
+
+from dicom_node.instance import InstanceMeta, MissingIdentifier
+from dicom_node.sop import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
+from dicom_node.status import RejectReason, RejectResult, RejectSource, Status
+
+logger = logging.getLogger("cervi.scp")
+
+
+class StoreOutcome(enum.StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    REPLACED = "replaced"
+
+
+class StoreFailed(Exception):
+    """The instance could not be made durable (write, commit or space); nothing was kept."""
+
+
+@dataclass(frozen=True)
+class ReceivedInstance:
+    meta: InstanceMeta
+    data: bytes
+    transfer_syntax_uid: str
+    calling_ae: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an association or instance was refused; never carries patient data."""
+
+    kind: str
+    calling_ae: str | None
+    peer: str | None
+    detail: str
+    status: int | None = None
+    study_uid: str | None = None
+    sop_instance_uid: str | None = None
+
+
+class InstanceSink(Protocol):
+    """Where received instances go (``cervi.ingest`` provides the durable one)."""
+
+    def store(self, received: ReceivedInstance) -> StoreOutcome: ...
+
+    def reject(self, rejection: Rejection) -> None: ...
+
+    def has_space(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class CallerRule:
+    ae_title: str
+    host: str | None = None
+
+    def admits(self, ae_title: str, host: str) -> bool:
+        return ae_title == self.ae_title and (self.host is None or self.host == host)
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    ae_title: str
+    host: str
+    port: int
+    allowed_callers: Sequence[CallerRule] = ()
+    max_associations: int = 16
+    acse_timeout: float = 30
+    dimse_timeout: float = 60
+    network_timeout: float = 60
+
+
+class Listener:
+    """A running Storage SCP; :meth:`stop` lets in-flight associations finish first."""
+
+    def __init__(self, config: ListenerConfig, sink: InstanceSink) -> None:
+        self.config = config
+        self.sink = sink
+        self._ae = _make_ae(config)
+        self._server: ThreadedAssociationServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when started on port 0)."""
+        if self._server is None:
+            raise RuntimeError("listener is not running")
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        handlers = [
+            (evt.EVT_REQUESTED, handle_requested, [self.config, self.sink]),
+            (evt.EVT_C_ECHO, handle_echo),
+            (evt.EVT_C_STORE, handle_store, [self.sink]),
+        ]
+        self._server = self._ae.start_server(
+            (self.config.host, self.config.port), block=False, evt_handlers=handlers
+        )
+        logger.info(
+            "listening",
+            extra={"ae_title": self.config.ae_title, "port": self.port, "host": self.config.host},
+        )
+
+    def stop(self, grace_seconds: float = 30.0) -> None:
+        """Stop accepting, wait up to ``grace_seconds`` for open associations, then abort."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.shutdown()
+        deadline = time.monotonic() + grace_seconds
+        for assoc in server.active_associations:
+            assoc.join(timeout=max(0.0, deadline - time.monotonic()))
+        for assoc in server.active_associations:
+            logger.warning("aborting association at shutdown", extra={"peer": _peer(assoc)})
+            assoc.abort()
+        logger.info("listener stopped")
+
+
+def _make_ae(config: ListenerConfig) -> AE:
+    ae = AE(ae_title=config.ae_title)
+    ae.maximum_associations = config.max_associations
+    ae.acse_timeout = config.acse_timeout
+    ae.dimse_timeout = config.dimse_timeout
+    ae.network_timeout = config.network_timeout
+    # Called and calling AE titles are checked in handle_requested, which also audits.
+    ae.require_called_aet = False
+    ae.add_supported_context(Verification)
+    for sop_class_uid in STORAGE_SOP_CLASSES:
+        ae.add_supported_context(sop_class_uid, list(TRANSFER_SYNTAXES))
+    return ae
+
+
+def _peer(assoc: object) -> str:
+    requestor = getattr(assoc, "requestor", None)
+    return str(getattr(requestor, "address", "") or "")
+
+
+def handle_requested(event: Event, config: ListenerConfig, sink: InstanceSink) -> None:
+    """Refuse an association before negotiation: wrong called AE, unknown caller, no space."""
+    primitive = event.assoc.requestor.primitive
+    calling = str(primitive.calling_ae_title).strip()
+    called = str(primitive.called_ae_title).strip()
+    peer = _peer(event.assoc)
+
+    if called != config.ae_title:
+        reason, result, source, kind = (
+            RejectReason.CALLED_AE_NOT_RECOGNISED,
+            RejectResult.PERMANENT,
+            RejectSource.SERVICE_USER,
+            "called_ae_rejected",
+        )
+    elif config.allowed_callers and not any(
+        r.admits(calling, peer) for r in config.allowed_callers
+    ):
+        reason, result, source, kind = (
+            RejectReason.CALLING_AE_NOT_RECOGNISED,
+            RejectResult.PERMANENT,
+            RejectSource.SERVICE_USER,
+            "calling_ae_rejected",
+        )
+    elif not sink.has_space():
+        reason, result, source, kind = (
+            RejectReason.TEMPORARY_CONGESTION,
+            RejectResult.TRANSIENT,
+            RejectSource.SERVICE_PROVIDER_PRESENTATION,
+            "low_disk_rejected",
+        )
+    else:
+        return
+    event.assoc.acse.send_reject(result, source, reason)
+    detail = f"association rejected ({result.name.lower()}): called={called!r}"
+    logger.warning(detail, extra={"event": kind, "calling_ae": calling, "peer": peer})
+    sink.reject(Rejection(kind=kind, calling_ae=calling, peer=peer, detail=detail))
+
+
+def handle_echo(event: Event) -> int:
+    return Status.SUCCESS
+
+
+def handle_store(event: Event, sink: InstanceSink) -> int:
+    """Parse and validate the instance, hand it to the sink, answer with a :class:`Status`."""
+    calling = str(event.assoc.requestor.ae_title).strip()
+    peer = _peer(event.assoc)
+    request = event.request
+
+    def refuse(status: Status, kind: str, detail: str, meta: InstanceMeta | None = None) -> int:
+        extra = {
+            "event": kind,
+            "status": f"0x{status:04X}",
+            "calling_ae": calling,
+            "peer": peer,
+            "study_uid": meta.study_uid if meta else None,
+            "sop_instance_uid": meta.sop_instance_uid if meta else None,
+        }
+        logger.warning("store refused: %s", detail, extra=extra)
+        try:
+            sink.reject(
+                Rejection(
+                    kind=kind,
+                    calling_ae=calling,
+                    peer=peer,
+                    detail=detail,
+                    status=int(status),
+                    study_uid=extra["study_uid"],
+                    sop_instance_uid=extra["sop_instance_uid"],
+                )
+            )
+        except Exception:
+            logger.exception("could not record the refusal", extra={"event": "audit_failed"})
+        return status
+
+    try:
+        data = event.encoded_dataset(include_meta=True)
+        dataset = dcmread(BytesIO(data), stop_before_pixels=True)
+    except Exception as exc:
+        return refuse(
+            Status.CANNOT_UNDERSTAND, "undecodable", f"cannot decode: {type(exc).__name__}"
+        )
+
+    try:
+        meta = InstanceMeta.from_dataset(dataset)
+    except MissingIdentifier as exc:
+        return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", str(exc))
+    if meta.sop_class_uid != request.AffectedSOPClassUID:
+        return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", "SOPClassUID differs", meta)
+    if meta.sop_instance_uid != request.AffectedSOPInstanceUID:
+        detail = "SOPInstanceUID differs from the request"
+        return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", detail, meta)
+
+    received = ReceivedInstance(
+        meta=meta,
+        data=data,
+        transfer_syntax_uid=str(event.context.transfer_syntax),
+        calling_ae=calling,
+        peer=peer,
+    )
+    try:
+        outcome = sink.store(received)
+    except StoreFailed as exc:
+        return refuse(Status.OUT_OF_RESOURCES, "store_failed", str(exc), meta)
+    except Exception:
+        logger.exception(
+            "store failed unexpectedly", extra={"sop_instance_uid": meta.sop_instance_uid}
+        )
+        return refuse(Status.OUT_OF_RESOURCES, "store_failed", "unexpected error", meta)
+
+    logger.info(
+        "instance %s",
+        outcome.value,
+        extra={
+            "event": f"instance_{outcome.value}",
+            "calling_ae": calling,
+            "study_uid": meta.study_uid,
+            "sop_instance_uid": meta.sop_instance_uid,
+            "bytes": len(data),
+        },
+    )
+    return Status.SUCCESS

@@ -117,9 +117,13 @@ class StudyAssembler:
                 effects = self._carry_out(session, root, assessment, plan, now, "quiet_timer")
         self._apply(effects)
 
-    def reconcile(self) -> Reconciled:
-        """On start: assemble unseen instances, fire overdue timers, re-arm the rest, and hand
-        studies left ``ready`` (their in-process hand-off died with the last process) on again."""
+    def reconcile(self, redeliver_ready: bool = False) -> Reconciled:
+        """On start: assemble instances no hook saw, fire overdue timers, re-arm the others.
+
+        With ``redeliver_ready`` (for a dispatcher whose queue does not survive the process,
+        such as :class:`cervi.dispatch.InProcessDispatcher`), studies left ``ready`` are handed
+        on again with the same version; no new version is made.
+        """
         with self.sessions() as session:
             pending, waiting, ready = repo.studies_to_reconcile(session)
             ready_jobs = [
@@ -136,10 +140,12 @@ class StudyAssembler:
             elif study.due_at is not None:
                 self._arm(study.id, study.due_at)
                 rearmed += 1
-        for study_uid, version, dispatch in ready_jobs:
-            partial = bool(dispatch and dispatch.partial)
-            self.dispatcher.dispatch(study_uid, version, partial)
-        result = Reconciled(len(pending), overdue, rearmed, len(ready_jobs))
+        if redeliver_ready:
+            for study_uid, version, dispatch in ready_jobs:
+                self.dispatcher.dispatch(study_uid, version, bool(dispatch and dispatch.partial))
+        result = Reconciled(
+            len(pending), overdue, rearmed, len(ready_jobs) if redeliver_ready else 0
+        )
         logger.info("assembly reconciled", extra={"reconciled": result.__dict__})
         return result
 

@@ -1,0 +1,277 @@
+"""The study assembler over a real database (SQLite and PostgreSQL) and a real APScheduler:
+rows are committed the way ingest commits them, then the after-commit entry point is called."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cervi.assembler import StudyAssembler, assembly_config
+from cervi.settings import AssemblySettings
+from storage.db import transaction
+from storage.tables import Dispatch, Instance, Study, StudyState, utcnow
+from tests.integration.assembly_support import (
+    SR,
+    RecordingDispatcher,
+    header,
+    migrated_engine,
+    new_sessions,
+    store_row,
+    study_row,
+    uid,
+    wait_for,
+)
+
+FLEX = {"SeriesDescription": "HWS Inklination"}
+NEUT = {"SeriesDescription": "HWS neutral"}
+EXT = {"SeriesDescription": "HWS Reklination"}
+
+
+@dataclass
+class Rig:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    dispatcher: RecordingDispatcher
+    scheduler: BackgroundScheduler
+    assembler: StudyAssembler
+
+    def store(self, study_uid: str, fields: dict, **kwargs: object) -> int:
+        instance_id = store_row(self.sessions, study_uid, header(fields), **kwargs)  # type: ignore[arg-type]
+        self.assembler.instance_stored(instance_id)
+        return instance_id
+
+    def dispatches(self, study_uid: str) -> list[Dispatch]:
+        with self.sessions() as session:
+            query = select(Dispatch).join(Study).where(Study.study_uid == study_uid)
+            return list(session.scalars(query.order_by(Dispatch.version)))
+
+    def restart(self, **settings: object) -> Rig:
+        """A new assembler and scheduler on the same database, as after a process restart."""
+        self.scheduler.shutdown(wait=False)
+        return make_rig(self.engine, **settings)
+
+
+def make_rig(engine: Engine, **settings: object) -> Rig:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start()
+    dispatcher = RecordingDispatcher()
+    sessions = new_sessions(engine)
+    config = assembly_config(AssemblySettings.model_validate(settings))
+    return Rig(
+        engine,
+        sessions,
+        dispatcher,
+        scheduler,
+        StudyAssembler(sessions, config, dispatcher, scheduler),
+    )
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = migrated_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def rig(engine: Engine) -> Iterator[Rig]:
+    rig = make_rig(engine, quiet_seconds=1, min_views=2)
+    yield rig
+    rig.scheduler.shutdown(wait=False)
+
+
+def test_three_series_study_is_dispatched_once_at_the_last_view(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, EXT)
+    rig.store(study, NEUT)
+    assert rig.dispatcher.for_study(study) == []
+    assert rig.scheduler.get_job(f"assembly-quiet-{study_row(rig.sessions, study).id}")
+    rig.store(study, FLEX)
+    assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
+    row = study_row(rig.sessions, study)
+    assert (row.state, row.result_version, row.due_at) == (StudyState.READY, 1, None)
+    assert rig.scheduler.get_job(f"assembly-quiet-{row.id}") is None
+    [dispatch] = rig.dispatches(study)
+    assert (dispatch.kind, dispatch.trigger, dispatch.partial) == ("analyse", "arrival", False)
+    with rig.sessions() as session:
+        views = session.execute(
+            select(Instance.view, Instance.view_rule).where(Instance.study_id == row.id)
+        ).all()
+    assert sorted(views) == [
+        ("extension", "series_description_extension"),
+        ("flexion", "series_description_flexion"),
+        ("neutral", "series_description_neutral"),
+    ]
+
+
+def test_two_views_are_dispatched_as_partial_after_the_quiet_period(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, EXT)
+    rig.store(study, FLEX)
+    due = study_row(rig.sessions, study).due_at
+    assert due is not None and due > utcnow()
+    wait_for(lambda: rig.dispatcher.for_study(study), timeout=10)
+    assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, True)]
+    [dispatch] = rig.dispatches(study)
+    assert (dispatch.trigger, dispatch.reason) == ("quiet_timer", "partial: missing neutral")
+    assert study_row(rig.sessions, study).state == StudyState.READY
+
+
+def test_one_view_is_reported_not_analysed(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, NEUT)
+    wait_for(lambda: rig.dispatcher.for_study(study))
+    reason = "not analysed: missing extension, flexion"
+    assert rig.dispatcher.for_study(study) == [("not_analysed", study, 1, reason)]
+    row = study_row(rig.sessions, study)
+    assert (row.state, row.state_reason) == (StudyState.NOT_ANALYSED, reason)
+
+
+def test_every_arrival_moves_the_quiet_timer(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, EXT)
+    first = study_row(rig.sessions, study).due_at
+    rig.store(study, {"SeriesDescription": "HWS Reklination Wdh."})
+    second = study_row(rig.sessions, study).due_at
+    assert first is not None and second is not None and second > first
+
+
+def test_concurrent_hooks_dispatch_a_version_once(rig: Rig) -> None:
+    for _ in range(5):
+        study = uid()
+        ids = [store_row(rig.sessions, study, header(f)) for f in (EXT, NEUT, FLEX)]
+        barrier = threading.Barrier(len(ids))
+
+        def hook(instance_id: int, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            rig.assembler.instance_stored(instance_id)
+
+        threads = [threading.Thread(target=hook, args=(i,)) for i in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
+        assert len(rig.dispatches(study)) == 1
+
+
+def test_repeat_exposure_supersedes_the_earlier_one(rig: Rig) -> None:
+    study = uid()
+    first = rig.store(study, {"SeriesDescription": "HWS seitlich", "ImageComments": "Flexion"})
+    second = rig.store(study, {"SeriesDescription": "HWS seitlich", "ImageComments": "Flexion"})
+    with rig.sessions() as session:
+        flags = dict(session.execute(select(Instance.id, Instance.superseded)).all())
+    assert (flags[first], flags[second]) == (True, False)
+
+
+def test_late_instance_reopens_with_a_new_version(rig: Rig) -> None:
+    study = uid()
+    for fields in (EXT, NEUT, FLEX):
+        rig.store(study, fields)
+    with transaction(rig.sessions) as session:
+        session.execute(
+            select(Study).where(Study.study_uid == study)
+        ).scalar_one().state = StudyState.ANALYSED
+    rig.store(study, {"SeriesDescription": "HWS Inklination 2"})
+    assert rig.dispatcher.for_study(study)[-1] == ("dispatch", study, 2, False)
+    assert [d.version for d in rig.dispatches(study)] == [1, 2]
+
+
+def test_cervi_sr_coming_back_changes_nothing(rig: Rig) -> None:
+    study = uid()
+    for fields in (EXT, NEUT, FLEX):
+        rig.store(study, fields)
+    with transaction(rig.sessions) as session:
+        session.execute(
+            select(Study).where(Study.study_uid == study)
+        ).scalar_one().state = StudyState.ANALYSED
+    sr = rig.store(study, {"Modality": "SR", "Manufacturer": "Cervi"}, sop_class=SR)
+    assert len(rig.dispatcher.for_study(study)) == 1
+    assert study_row(rig.sessions, study).state == StudyState.ANALYSED
+    with rig.sessions() as session:
+        assert session.get(Instance, sr).ignored_reason == "Cervi's own structured report"
+
+
+def test_non_cervical_study_is_ignored_with_its_reason(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, {"BodyPartExamined": "CHEST", "SeriesDescription": "Thorax"})
+    row = study_row(rig.sessions, study)
+    assert row.state == StudyState.IGNORED
+    assert "region" in (row.state_reason or "")
+    assert rig.dispatcher.for_study(study) == []
+
+
+def test_restart_dispatches_overdue_and_rearms_pending(engine: Engine) -> None:
+    before = make_rig(engine, quiet_seconds=60, min_views=2)
+    overdue, pending = uid(), uid()
+    for study in (overdue, pending):
+        before.store(study, EXT)
+        before.store(study, FLEX)
+    with transaction(before.sessions) as session:  # as if the process had died an hour ago
+        row = session.execute(select(Study).where(Study.study_uid == overdue)).scalar_one()
+        row.due_at = utcnow() - timedelta(hours=1)
+    after = before.restart(quiet_seconds=60, min_views=2)
+    try:
+        report = after.assembler.reconcile()
+        assert (report.overdue, report.rearmed) == (1, 1)
+        assert after.dispatcher.for_study(overdue) == [("dispatch", overdue, 1, True)]
+        assert after.dispatcher.for_study(pending) == []
+        assert after.scheduler.get_job(f"assembly-quiet-{study_row(after.sessions, pending).id}")
+        after.assembler.reconcile()  # a second start dispatches nothing again
+        assert len(after.dispatcher.for_study(overdue)) == 1
+        # An in-process queue dies with the process: the same version is handed on again.
+        assert after.assembler.reconcile(redeliver_ready=True).redispatched == 1
+        assert after.dispatcher.for_study(overdue)[-1] == ("dispatch", overdue, 1, True)
+        assert len(after.dispatches(overdue)) == 1
+    finally:
+        after.scheduler.shutdown(wait=False)
+
+
+def test_restart_assembles_instances_the_hook_never_saw(engine: Engine) -> None:
+    rig = make_rig(engine, quiet_seconds=60)
+    try:
+        study = uid()
+        for fields in (EXT, NEUT, FLEX):
+            store_row(rig.sessions, study, header(fields))  # committed, hook lost in a crash
+        assert rig.assembler.reconcile().assembled == 1
+        assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
+    finally:
+        rig.scheduler.shutdown(wait=False)
+
+
+def test_stale_timer_does_not_dispatch_early(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, EXT)
+    rig.store(study, FLEX)
+    with transaction(rig.sessions) as session:
+        row = session.execute(select(Study).where(Study.study_uid == study)).scalar_one()
+        row.due_at = utcnow() + timedelta(hours=1)
+        study_id = row.id
+    rig.assembler.quiet_timer_fired(study_id)
+    assert rig.dispatcher.for_study(study) == []
+    assert rig.scheduler.get_job(f"assembly-quiet-{study_id}").next_run_time > utcnow()
+
+
+def test_patient_window_groups_one_view_per_study(engine: Engine) -> None:
+    rig = make_rig(engine, study_key="patient_window", patient_window_hours=2)
+    try:
+        studies = [uid(), uid(), uid()]
+        times = ["101000", "101500", "102000"]
+        for study, fields, time in zip(studies, (EXT, NEUT, FLEX), times, strict=True):
+            fields = fields | {"StudyDate": "20261127", "StudyTime": time}
+            rig.store(study, fields, patient_id="P-WINDOW")
+        assert rig.dispatcher.calls == [("dispatch", studies[0], 1, False)]
+        with rig.sessions() as session:
+            count = session.scalar(
+                select(func.count()).select_from(Study).where(Study.state == StudyState.READY)
+            )
+        assert count == 3
+    finally:
+        rig.scheduler.shutdown(wait=False)

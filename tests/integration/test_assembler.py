@@ -3,16 +3,20 @@ rows are committed the way ingest commits them, then the after-commit entry poin
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cervi import cli
 from cervi.assembler import StudyAssembler, assembly_config
 from cervi.settings import AssemblySettings
 from storage.db import transaction
@@ -275,3 +279,24 @@ def test_patient_window_groups_one_view_per_study(engine: Engine) -> None:
         assert count == 3
     finally:
         rig.scheduler.shutdown(wait=False)
+
+
+def test_cervi_studies_lists_state_views_rules_and_due_time(
+    rig: Rig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    complete, waiting = uid(), uid()
+    for fields in (EXT, NEUT, FLEX, FLEX):
+        rig.store(complete, fields)
+    rig.store(waiting, NEUT)
+    url = rig.engine.url.render_as_string(hide_password=False)
+    config = tmp_path / "cervi.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"database_url": url}}))
+    assert cli.main(["studies", "--config", str(config)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "ready v2" in lines[complete]  # the repeat came after v1 was dispatched
+    assert "extension:series_description_extension" in lines[complete]
+    assert "[flexion:series_description_flexion]" in lines[complete]  # the superseded repeat
+    assert "receiving v0" in lines[waiting] and " due 20" in lines[waiting]
+    assert cli.main(["studies", "--config", str(config), "--json", "--state", "ready"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["study_uid"] == complete

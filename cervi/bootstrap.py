@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from cervi.ingest import DatabaseSink
+from cervi.assembler import StudyAssembler, assembly_config
+from cervi.dispatch import Dispatcher, InProcessDispatcher
+from cervi.ingest import DatabaseSink, StoredInstance
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from storage.db import make_engine, session_factory, upgrade
@@ -27,15 +31,24 @@ class Service:
     files: InstanceStore
     sink: DatabaseSink
     listener: Listener
+    scheduler: BackgroundScheduler
+    assembler: StudyAssembler
+    dispatcher: Dispatcher
     started: bool = field(default=False, init=False)
 
     def start(self) -> None:
+        self.scheduler.start()
+        # Before the listener: overdue studies go at once, pending timers are armed again.
+        self.assembler.reconcile(redeliver_ready=isinstance(self.dispatcher, InProcessDispatcher))
         self.listener.start()
         self.started = True
 
     def stop(self) -> None:
         if self.started:
             self.listener.stop()
+            self.scheduler.shutdown(wait=False)
+            if isinstance(self.dispatcher, InProcessDispatcher):
+                self.dispatcher.shutdown(wait=True)
             self.started = False
         self.engine.dispose()
 
@@ -54,13 +67,51 @@ def listener_config(settings: Settings) -> ListenerConfig:
     )
 
 
-def build_service(settings: Settings, migrate: bool = True) -> Service:
-    """Create the engine (upgrading the schema), the file store, the sink and the listener."""
+def build_service(
+    settings: Settings, migrate: bool = True, dispatcher: Dispatcher | None = None
+) -> Service:
+    """Create the engine (upgrading the schema), the file store, study assembly with its
+    scheduler and dispatcher, the sink and the listener.
+
+    ``dispatcher`` is the seam between assembly and analysis (``cervi.dispatch.Dispatcher``);
+    by default an :class:`InProcessDispatcher` whose work only logs until the analysis
+    pipeline is wired here.
+    """
     engine = make_engine(settings.storage.database_url)
     if migrate:
         upgrade(engine)
     sessions = session_factory(engine)
     files = InstanceStore(settings.storage.instance_dir)
-    sink = DatabaseSink(files, sessions, settings.storage.min_free_disk_mb)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    dispatcher = dispatcher or InProcessDispatcher(_analysis_not_wired, _report_not_wired)
+    assembler = StudyAssembler(sessions, assembly_config(settings.assembly), dispatcher, scheduler)
+    sink = DatabaseSink(
+        files, sessions, settings.storage.min_free_disk_mb, after_commit=_assemble(assembler)
+    )
     listener = Listener(listener_config(settings), sink)
-    return Service(settings, engine, sessions, files, sink, listener)
+    return Service(
+        settings, engine, sessions, files, sink, listener, scheduler, assembler, dispatcher
+    )
+
+
+def _assemble(assembler: StudyAssembler) -> Callable[[StoredInstance], None]:
+    """The listener's after-commit hook: study assembly of the instance just committed."""
+
+    def after_commit(stored: StoredInstance) -> None:
+        assembler.instance_stored(stored.outcome.instance_id)
+
+    return after_commit
+
+
+def _analysis_not_wired(study_uid: str, version: int, partial: bool) -> None:
+    logger.info(
+        "analysis requested; no pipeline wired yet",
+        extra={"study_uid": study_uid, "version": version, "partial": partial},
+    )
+
+
+def _report_not_wired(study_uid: str, version: int, reason: str) -> None:
+    logger.info(
+        "not-analysed report requested; no pipeline wired yet",
+        extra={"study_uid": study_uid, "version": version, "reason": reason},
+    )

@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session
 
 from storage.tables import AuditEvent, Instance, Study, StudyState, utcnow
 
-REOPENED_FROM = (StudyState.ANALYSED, StudyState.NOT_ANALYSED, StudyState.FAILED)
-
 
 class Recorded(enum.StrEnum):
     NEW = "new"
@@ -117,8 +115,11 @@ def record_instance(
     instance.files_removed_at = None
 
     if existing is not None:
-        if study.state in REOPENED_FROM:
-            study.state = StudyState.RECEIVING.value
+        # Study assembly looks at the changed copy again and re-opens the study only if the
+        # copy is taken (Cervi's own SR sent back changed must not start a new version).
+        instance.assembled_at = None
+        instance.ignored_reason = None
+        instance.superseded = False
         session.add(
             AuditEvent(
                 at=now,

@@ -72,7 +72,9 @@ def test_record_new_same_and_replaced(database_url: str) -> None:
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Instance)) == 1
         assert session.execute(select(Instance.sha256)).scalar_one() == "b" * 64
-        assert session.execute(select(Study.state)).scalar_one() == StudyState.RECEIVING
+        # Re-opening is study assembly's decision: the changed copy is only marked unseen.
+        assert session.execute(select(Study.state)).scalar_one() == StudyState.ANALYSED
+        assert session.execute(select(Instance.assembled_at)).scalar_one() is None
         kinds = session.execute(select(AuditEvent.kind)).scalars().all()
         assert kinds == ["instance_replaced"]
     engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import pydicom.config
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +31,9 @@ class Service:
     started: bool = field(default=False, init=False)
 
     def start(self) -> None:
+        swept = self.files.sweep_temporary()
+        if swept:
+            logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
         self.listener.start()
         self.started = True
 
@@ -56,6 +60,9 @@ def listener_config(settings: Settings) -> ListenerConfig:
 
 def build_service(settings: Settings, migrate: bool = True) -> Service:
     """Create the engine (upgrading the schema), the file store, the sink and the listener."""
+    # The listener validates the identifiers it needs itself; pydicom's own checks of every
+    # value would only warn, with the offending (possibly patient) data in the message.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     engine = make_engine(settings.storage.database_url)
     if migrate:
         upgrade(engine)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pydicom.config
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +38,9 @@ class Service:
     started: bool = field(default=False, init=False)
 
     def start(self) -> None:
+        swept = self.files.sweep_temporary()
+        if swept:
+            logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
         self.scheduler.start()
         # Before the listener: overdue studies go at once, pending timers are armed again.
         self.assembler.reconcile(redeliver_ready=isinstance(self.dispatcher, InProcessDispatcher))
@@ -77,6 +81,9 @@ def build_service(
     by default an :class:`InProcessDispatcher` whose work only logs until the analysis
     pipeline is wired here.
     """
+    # The listener validates the identifiers it needs itself; pydicom's own checks of every
+    # value would only warn, with the offending (possibly patient) data in the message.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     engine = make_engine(settings.storage.database_url)
     if migrate:
         upgrade(engine)

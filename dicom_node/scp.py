@@ -129,9 +129,14 @@ class Listener:
         server, self._server = self._server, None
         server.shutdown()
         deadline = time.monotonic() + grace_seconds
+        # Associations still negotiating (or bare TCP probes) have nothing to finish: their
+        # threads are daemons, so they are not waited for.
         for assoc in server.active_associations:
-            assoc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if assoc.is_established:
+                assoc.join(timeout=max(0.0, deadline - time.monotonic()))
         for assoc in server.active_associations:
+            if not assoc.is_established:
+                continue
             logger.warning("aborting association at shutdown", extra={"peer": _peer(assoc)})
             assoc.abort()
         logger.info("listener stopped")

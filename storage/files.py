@@ -83,6 +83,16 @@ class InstanceStore:
             except OSError:
                 break
 
+    def sweep_temporary(self) -> int:
+        """Remove temporary files a crash left mid-write (never acknowledged); return how many."""
+        if not self.root.is_dir():
+            return 0
+        count = 0
+        for tmp in self.root.rglob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            count += 1
+        return count
+
     def free_mb(self) -> float:
         """Free space, in MiB, on the file system that holds the store."""
         self.root.mkdir(parents=True, exist_ok=True)

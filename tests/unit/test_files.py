@@ -54,3 +54,12 @@ def test_remove_deletes_the_file_and_refuses_paths_outside(tmp_path: Path) -> No
     with pytest.raises(ValueError):
         store.remove(outside)
     assert outside.exists()
+
+
+def test_sweep_removes_only_unfinished_writes(tmp_path: Path) -> None:
+    store = InstanceStore(tmp_path)
+    stored = store.put(STUDY, SERIES, SOP, b"x")
+    leftover = stored.path.parent / f".{stored.path.name}.123.abc.tmp"
+    leftover.write_bytes(b"half")
+    assert store.sweep_temporary() == 1
+    assert not leftover.exists() and stored.path.exists()

@@ -149,6 +149,15 @@ class StudyAssembler:
         logger.info("assembly reconciled", extra={"reconciled": result.__dict__})
         return result
 
+    def sweep(self) -> int:
+        """Assemble studies whose instances no hook handled (e.g. a hook that failed on a
+        database error); bootstrap runs this periodically. Returns how many studies."""
+        with self.sessions() as session:
+            pending = repo.studies_with_unassembled(session)
+        for study_id in pending:
+            self.assemble_study(study_id)
+        return len(pending)
+
     # --- steps ----------------------------------------------------------------------------
 
     def _root_for(

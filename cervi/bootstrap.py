@@ -21,6 +21,9 @@ from storage.files import InstanceStore
 
 logger = logging.getLogger("cervi.bootstrap")
 
+# How often study assembly looks for instances whose after-commit hook failed.
+ASSEMBLY_SWEEP_SECONDS = 60
+
 
 @dataclass
 class Service:
@@ -44,6 +47,15 @@ class Service:
         self.scheduler.start()
         # Before the listener: overdue studies go at once, pending timers are armed again.
         self.assembler.reconcile(redeliver_ready=isinstance(self.dispatcher, InProcessDispatcher))
+        self.scheduler.add_job(
+            self.assembler.sweep,
+            trigger="interval",
+            seconds=ASSEMBLY_SWEEP_SECONDS,
+            id="assembly-sweep",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         self.listener.start()
         self.started = True
 

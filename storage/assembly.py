@@ -67,12 +67,16 @@ class GroupRoot:
     header: dict[str, Any]
 
 
-def patient_group_roots(session: Session, patient_id: str, exclude_id: int) -> list[GroupRoot]:
-    """The patient's other group roots that took an instance, for patient-window grouping."""
+def patient_group_roots(session: Session, patient_id: str, study_id: int) -> list[GroupRoot]:
+    """The patient's older group roots that took an instance, for patient-window grouping.
+
+    Only older studies (lower id) can be roots of a younger one: locks are then always taken
+    younger before older, so two new studies of one patient never deadlock.
+    """
     roots = session.scalars(
         select(Study).where(
             Study.patient_id == patient_id,
-            Study.id != exclude_id,
+            Study.id < study_id,
             Study.group_id.is_(None),
             Study.state != StudyState.IGNORED.value,
         )
@@ -180,6 +184,12 @@ def last_dispatch(session: Session, study_id: int, version: int) -> Dispatch | N
     )
 
 
+def studies_with_unassembled(session: Session) -> list[int]:
+    """Studies with instances that no assembly has looked at (a hook failed or never ran)."""
+    query = select(Instance.study_id).where(Instance.assembled_at.is_(None)).distinct()
+    return list(session.scalars(query))
+
+
 def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list[Study]]:
     """At start: studies with unassembled instances, waiting roots, and roots left ``ready``."""
     pending = list(
@@ -257,3 +267,43 @@ def study_overview(
             )
         )
     return lines
+
+
+def start_processing(session: Session, study_uid: str, version: int, now: datetime) -> bool:
+    """For the analysis side: ``ready`` -> ``processing`` if ``version`` is still the current
+    one. False: a late instance re-opened the study meanwhile (or another worker took it)."""
+    result = session.execute(
+        update(Study)
+        .where(
+            Study.study_uid == study_uid,
+            Study.result_version == version,
+            Study.state == StudyState.READY.value,
+        )
+        .values(state=StudyState.PROCESSING.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def finish_version(
+    session: Session,
+    study_uid: str,
+    version: int,
+    state: StudyState,
+    reason: str | None,
+    now: datetime,
+) -> bool:
+    """For the analysis side: record the outcome of ``version`` (``analysed`` or ``failed``)
+    only if the study is still on that version; a re-opened study keeps ``receiving`` and its
+    timer. Returns whether the state was written (the result row is kept either way)."""
+    result = session.execute(
+        update(Study)
+        .where(
+            Study.study_uid == study_uid,
+            Study.result_version == version,
+            Study.state.in_([StudyState.READY.value, StudyState.PROCESSING.value]),
+        )
+        .values(state=state.value, state_reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cervi import cli
 from cervi.assembler import StudyAssembler, assembly_config
 from cervi.settings import AssemblySettings
+from storage.assembly import finish_version, start_processing
 from storage.db import transaction
 from storage.tables import Dispatch, Instance, Study, StudyState, utcnow
 from tests.integration.assembly_support import (
@@ -300,3 +301,34 @@ def test_cervi_studies_lists_state_views_rules_and_due_time(
     assert cli.main(["studies", "--config", str(config), "--json", "--state", "ready"]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["study_uid"] == complete
+
+
+def test_analysis_side_guards_keep_a_reopened_study_open(rig: Rig) -> None:
+    study = uid()
+    for fields in (EXT, NEUT, FLEX):
+        rig.store(study, fields)
+    with transaction(rig.sessions) as session:
+        assert start_processing(session, study, 1, utcnow())
+        assert not start_processing(session, study, 1, utcnow())  # a second worker: no
+    rig.store(study, {"SeriesDescription": "HWS Inklination 2"})  # late: version 2 goes out
+    with transaction(rig.sessions) as session:
+        assert not finish_version(session, study, 1, StudyState.ANALYSED, None, utcnow())
+    assert (
+        study_row(rig.sessions, study).state,
+        study_row(rig.sessions, study).result_version,
+    ) == (
+        StudyState.READY,
+        2,
+    )
+    with transaction(rig.sessions) as session:
+        assert finish_version(session, study, 2, StudyState.ANALYSED, None, utcnow())
+    assert study_row(rig.sessions, study).state == StudyState.ANALYSED
+
+
+def test_sweep_assembles_what_a_failed_hook_left(rig: Rig) -> None:
+    study = uid()
+    for fields in (EXT, NEUT, FLEX):
+        store_row(rig.sessions, study, header(fields))  # committed; the hook raised
+    assert rig.assembler.sweep() == 1
+    assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
+    assert rig.assembler.sweep() == 0

@@ -96,8 +96,11 @@ class StudyAssembler:
             pending = repo.unassembled(session, study_id) if study else []
             if study is None or not pending:
                 return
-            root = self._root_for(session, study, pending, now)
-            taken, ignored = self._decide(session, root, study, pending, now)
+            first_look = study.group_id is None and not _has_taken(session, study)
+            taken, ignored = self._decide(study, pending, now)
+            root = study
+            if study.group_id is not None or (first_look and taken):
+                root = self._root_for(session, study, pending, now)
             effects = self._after_arrival(session, root, taken, ignored, now)
         self._apply(effects)
 
@@ -163,13 +166,17 @@ class StudyAssembler:
     def _root_for(
         self, session: Session, study: Study, pending: list[Instance], now: datetime
     ) -> Study:
-        """The study whose row carries the group's state (itself unless patient-window)."""
+        """The study whose row carries the group's state (itself unless patient-window).
+
+        A study is filed into a group once, at the first instance of it that was taken.
+        """
         if study.group_id is not None:
             root = repo.lock_study(session, study.group_id, now)
             return root if root is not None else study
-        if self.config.study_key != "patient_window" or _has_taken(session, study):
+        if self.config.study_key != "patient_window":
             return study
-        anchor = assembly.study_datetime(pending[0].header)
+        first_taken = next(i for i in pending if i.ignored_reason is None)
+        anchor = assembly.study_datetime(first_taken.header)
         candidates = []
         for other in repo.patient_group_roots(session, study.patient_id, study.id):
             other_anchor = assembly.study_datetime(other.header)
@@ -188,7 +195,7 @@ class StudyAssembler:
         return root
 
     def _decide(
-        self, session: Session, root: Study, study: Study, pending: list[Instance], now: datetime
+        self, study: Study, pending: list[Instance], now: datetime
     ) -> tuple[int, list[str]]:
         """Record each pending instance's decision; return how many were taken, why others not."""
         taken, ignored = 0, []

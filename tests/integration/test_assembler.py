@@ -278,6 +278,13 @@ def test_patient_window_groups_one_view_per_study(engine: Engine) -> None:
                 select(func.count()).select_from(Study).where(Study.state == StudyState.READY)
             )
         assert count == 3
+        chest = uid()
+        rig.store(
+            chest, {"BodyPartExamined": "CHEST", "StudyDate": "20261127"}, patient_id="P-WINDOW"
+        )
+        row = study_row(rig.sessions, chest)
+        assert (row.state, row.group_id) == (StudyState.IGNORED, None)  # not filed into the group
+        assert len(rig.dispatcher.calls) == 1
     finally:
         rig.scheduler.shutdown(wait=False)
 

@@ -321,7 +321,10 @@ def on_quiet_timer(assessment: Assessment, config: AssemblyConfig) -> Plan:
     missing = ", ".join(assessment.missing)
     candidates = len(assessment.present) + min(len(assessment.unknown), len(assessment.missing))
     if config.on_timeout == "analyse_partial" and candidates >= config.min_views:
-        return Plan(Step.DISPATCH, partial=True, reason=f"partial: missing {missing}")
+        reason = f"partial: missing {missing}"
+        if assessment.unknown:
+            reason += f"; {len(assessment.unknown)} image(s) of unknown view for the model to place"
+        return Plan(Step.DISPATCH, partial=True, reason=reason)
     return Plan(Step.NOT_ANALYSED, reason=f"not analysed: missing {missing}")
 
 

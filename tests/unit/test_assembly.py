@@ -323,7 +323,11 @@ def test_unknown_instances_may_fill_missing_views_at_the_timer() -> None:
     assessment = assess([member("1.1", View.NEUTRAL), member("1.2", View.UNKNOWN, 1)])
     assert not assessment.complete
     assert assessment.unknown == ("1.2",)
-    assert on_quiet_timer(assessment, AssemblyConfig(min_views=2)).partial
+    fired = on_quiet_timer(assessment, AssemblyConfig(min_views=2))
+    assert fired.partial
+    assert fired.reason == (
+        "partial: missing extension, flexion; 1 image(s) of unknown view for the model to place"
+    )
     assert on_quiet_timer(assessment, AssemblyConfig(min_views=3)).step == Step.NOT_ANALYSED
 
 

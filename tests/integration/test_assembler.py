@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cervi import cli
 from cervi.assembler import StudyAssembler, assembly_config
 from cervi.settings import AssemblySettings
-from storage.assembly import finish_version, start_processing
+from storage.assembly import claim_version, finish_version, start_processing
 from storage.db import transaction
 from storage.tables import Dispatch, Instance, Study, StudyState, utcnow
 from tests.integration.assembly_support import (
@@ -149,6 +149,7 @@ def test_every_arrival_moves_the_quiet_timer(rig: Rig) -> None:
 
 
 def test_concurrent_hooks_dispatch_a_version_once(rig: Rig) -> None:
+    errors: list[BaseException] = []
     for _ in range(5):
         study = uid()
         ids = [store_row(rig.sessions, study, header(f)) for f in (EXT, NEUT, FLEX)]
@@ -156,15 +157,40 @@ def test_concurrent_hooks_dispatch_a_version_once(rig: Rig) -> None:
 
         def hook(instance_id: int, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
-            rig.assembler.instance_stored(instance_id)
+            try:
+                rig.assembler.instance_stored(instance_id)
+            except BaseException as exc:  # a hook must not fail on a neighbour's work
+                errors.append(exc)
 
         threads = [threading.Thread(target=hook, args=(i,)) for i in ids]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(30)
+        assert errors == []
         assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
         assert len(rig.dispatches(study)) == 1
+
+
+def test_claim_on_a_stale_read_fails(rig: Rig) -> None:
+    study = uid()
+    rig.store(study, EXT)
+    with rig.sessions() as first, rig.sessions() as second:
+        mine = first.scalars(select(Study).where(Study.study_uid == study)).one()
+        theirs = second.scalars(select(Study).where(Study.study_uid == study)).one()
+        second.commit()  # end the read (SQLite would keep its snapshot); `theirs` stays stale
+        assert claim_version(first, mine, StudyState.READY, None, utcnow()) == 1
+        first.commit()
+        assert claim_version(second, theirs, StudyState.READY, None, utcnow()) is None
+        second.rollback()
+    with transaction(rig.sessions) as session:
+        row = session.scalars(select(Study).where(Study.study_uid == study)).one()
+        row.state, row.due_at = StudyState.RECEIVING, utcnow() + timedelta(hours=1)
+    with transaction(rig.sessions) as session:  # a timer is not due before its time
+        row = session.scalars(select(Study).where(Study.study_uid == study)).one()
+        assert (
+            claim_version(session, row, StudyState.READY, None, utcnow(), due_by=utcnow()) is None
+        )
 
 
 def test_repeat_exposure_supersedes_the_earlier_one(rig: Rig) -> None:

@@ -53,6 +53,7 @@ class NodeSettings(_Section):
     port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
+    max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     acse_timeout: float = Field(30, gt=0)
     dimse_timeout: float = Field(60, gt=0)
     network_timeout: float = Field(60, gt=0)

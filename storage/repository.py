@@ -64,6 +64,11 @@ def instance_digest(session: Session, sop_instance_uid: str) -> tuple[str, str] 
 
 def ensure_study(session: Session, record: InstanceRecord, now: datetime) -> Study:
     """The study row for ``record``, created if missing (safe under concurrent inserts)."""
+    study = session.execute(
+        select(Study).where(Study.study_uid == record.study_uid)
+    ).scalar_one_or_none()
+    if study is not None:
+        return study
     values = {
         "study_uid": record.study_uid,
         "patient_id": record.patient_id,

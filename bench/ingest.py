@@ -3,7 +3,9 @@ Orthanc and DCMTK storescp in the same run, over one association and then over 4
 ones. Prints instances/s for each peer and the ratios Cervi/Orthanc and Cervi/storescp.
 
 Cervi acknowledges only durable writes (file fsynced, row committed); Orthanc and storescp are
-run with their defaults. Run: ``.venv/bin/python bench/ingest.py [--instances 200] [--repeats 3]``.
+run with their defaults. A pynetdicom SCP that stores nothing shows the ceiling of the library.
+
+Run: ``.venv/bin/python bench/ingest.py [--instances 200] [--repeats 3]``.
 """
 
 from __future__ import annotations
@@ -103,10 +105,24 @@ def storescp_peer(folder: Path) -> Iterator[tuple[int, str]]:
         process.wait()
 
 
+@contextmanager
+def noop_peer(folder: Path) -> Iterator[tuple[int, str]]:
+    port = free_port()
+    script = Path(__file__).with_name("_noop_scp.py")
+    process = subprocess.Popen([sys.executable, str(script), str(port)])
+    wait_for_port(port)
+    try:
+        yield port, "NOOP"
+    finally:
+        process.terminate()
+        process.wait()
+
+
 PEERS: dict[str, Callable[[Path], contextmanager]] = {
     "cervi": cervi_peer,
     "orthanc": orthanc_peer,
     "storescp": storescp_peer,
+    "pynetdicom-noop": noop_peer,  # stores nothing: the ceiling of the library Cervi uses
 }
 
 
@@ -136,12 +152,12 @@ def main() -> None:
             f"median of {args.repeats} runs",
         )
         rates = measure(files, workdir, args.repeats)
-    print(f"{'peer':10} {'1 assoc inst/s':>15} {'4 assoc inst/s':>15}")
+    print(f"{'peer':16} {'1 assoc inst/s':>15} {'4 assoc inst/s':>15}")
     for name in PEERS:
-        print(f"{name:10} {rates[(name, 1)]:15.1f} {rates[(name, 4)]:15.1f}")
-    for peer in ("orthanc", "storescp"):
+        print(f"{name:16} {rates[(name, 1)]:15.1f} {rates[(name, 4)]:15.1f}")
+    for peer in ("orthanc", "storescp", "pynetdicom-noop"):
         ratios = [rates[("cervi", n)] / rates[(peer, n)] for n in (1, 4)]
-        print(f"cervi/{peer:9} {ratios[0]:14.2f}x {ratios[1]:14.2f}x")
+        print(f"{'cervi/' + peer:22} {ratios[0]:9.2f}x {ratios[1]:14.2f}x")
 
 
 if __name__ == "__main__":

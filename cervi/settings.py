@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -121,6 +129,16 @@ class Destination(_Section):
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     url: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Destination:
+        if self.kind == "stow" and not self.url:
+            raise ValueError("a stow destination needs url")
+        if self.kind == "dimse" and not (self.ae_title and self.host and self.port):
+            raise ValueError("a dimse destination needs ae_title, host and port")
+        if self.ae_title is not None:
+            _check_ae_title(self.ae_title)
+        return self
 
 
 class RetrySettings(_Section):

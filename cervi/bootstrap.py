@@ -77,6 +77,7 @@ def listener_config(settings: Settings) -> ListenerConfig:
         port=node.port,
         allowed_callers=tuple(CallerRule(c.ae_title, c.host) for c in node.allowed_callers),
         max_associations=node.max_associations,
+        max_pdu_size=node.max_pdu_size,
         acse_timeout=node.acse_timeout,
         dimse_timeout=node.dimse_timeout,
         network_timeout=node.network_timeout,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dicom_node.scp import ReceivedInstance, Rejection, StoreFailed, StoreOutcome
 from storage.db import transaction
-from storage.files import InstanceStore, InvalidUID, StoreWriteError, sha256_of
+from storage.files import InstanceStore, InvalidUID, StoreWriteError
 from storage.repository import (
     InstanceRecord,
     Recorded,
@@ -59,13 +59,8 @@ class DatabaseSink:
         if not self.has_space():
             raise StoreFailed("free disk below storage.min_free_disk_mb")
         meta = received.meta
-        digest = sha256_of(received.data)
-        with self.sessions() as session:
-            known = instance_digest(session, meta.sop_instance_uid)
-        if known is not None and known[0] == digest:
-            return StoreOutcome.DUPLICATE
-
         try:
+            # Content-addressed names: an identical resend finds its file and writes nothing.
             stored = self.files.put(
                 meta.study_uid, meta.series_uid, meta.sop_instance_uid, received.data
             )

@@ -63,6 +63,7 @@ class NodeSettings(_Section):
     port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
+    max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     acse_timeout: float = Field(30, gt=0)
     dimse_timeout: float = Field(60, gt=0)
     network_timeout: float = Field(60, gt=0)
@@ -179,6 +180,16 @@ class Destination(_Section):
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     url: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Destination:
+        if self.kind == "stow" and not self.url:
+            raise ValueError("a stow destination needs url")
+        if self.kind == "dimse" and not (self.ae_title and self.host and self.port):
+            raise ValueError("a dimse destination needs ae_title, host and port")
+        if self.ae_title is not None:
+            _check_ae_title(self.ae_title)
+        return self
 
 
 class RetrySettings(_Section):

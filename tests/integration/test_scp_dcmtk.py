@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,16 @@ def _count(service: Service, table: type) -> int:
         return session.scalar(select(func.count()).select_from(table)) or 0
 
 
-def _audit_kinds(service: Service) -> list[str]:
-    with service.sessions() as session:
-        return list(session.execute(select(AuditEvent.kind).order_by(AuditEvent.id)).scalars())
+def _audit_kinds(service: Service, expect: int = 0) -> list[str]:
+    """Audit row kinds, oldest first; waits up to 5 s for ``expect`` rows (an association
+    rejection is answered first and audited right after)."""
+    deadline = time.monotonic() + 5
+    while True:
+        with service.sessions() as session:
+            kinds = list(session.execute(select(AuditEvent.kind).order_by(AuditEvent.id)).scalars())
+        if len(kinds) >= expect or time.monotonic() > deadline:
+            return kinds
+        time.sleep(0.05)
 
 
 def test_echoscu_is_answered(service: Service) -> None:
@@ -132,7 +140,7 @@ def test_unknown_calling_ae_is_rejected_permanently(database_url: str, tmp_path:
         assert "Rejected Permanent" in output and "Calling AE Title Not Recognized" in output
         output = storescu(running.listener.port, path, calling="PACS")
         assert "Received Store Response (Success)" in output
-        assert _audit_kinds(running) == ["calling_ae_rejected"]
+        assert _audit_kinds(running, expect=1) == ["calling_ae_rejected"]
         assert _count(running, Instance) == 1
     finally:
         running.stop()
@@ -141,7 +149,7 @@ def test_unknown_calling_ae_is_rejected_permanently(database_url: str, tmp_path:
 def test_wrong_called_ae_is_rejected(service: Service, tmp_path: Path) -> None:
     output = storescu(service.listener.port, write(make_dx(), tmp_path / "a.dcm"), called="OTHER")
     assert "Called AE Title Not Recognized" in output
-    assert _audit_kinds(service) == ["called_ae_rejected"]
+    assert _audit_kinds(service, expect=1) == ["called_ae_rejected"]
 
 
 def test_low_disk_rejects_associations_as_transient(database_url: str, tmp_path: Path) -> None:
@@ -153,6 +161,6 @@ def test_low_disk_rejects_associations_as_transient(database_url: str, tmp_path:
         output = storescu(running.listener.port, write(make_dx(), tmp_path / "a.dcm"))
         assert "Rejected Transient" in output, output
         assert _count(running, Instance) == 0
-        assert _audit_kinds(running) == ["low_disk_rejected"]
+        assert _audit_kinds(running, expect=1) == ["low_disk_rejected"]
     finally:
         running.stop()

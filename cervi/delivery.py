@@ -1,0 +1,128 @@
+"""The outbox worker: sends due deliveries, retries transient failures with capped exponential
+backoff, stops at permanent ones. Runs as an APScheduler job; every decision is a database row,
+so a restart picks up where it stopped, and a resend is harmless (SR UIDs are deterministic).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cervi.settings import Destination, RetrySettings
+from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
+from storage.db import transaction
+from storage.repository import due_deliveries
+from storage.tables import Delivery, DeliveryState, utcnow
+
+logger = logging.getLogger("cervi.delivery")
+
+
+class Sender(Protocol):
+    name: str
+
+    def send(self, files: Sequence[Path]) -> SendOutcome: ...
+
+
+def make_sender(destination: Destination, calling_ae_title: str) -> Sender:
+    """The sender for one configured destination (settings validated its fields)."""
+    if destination.kind == "stow":
+        return StowDestination(destination.name, str(destination.url))
+    return DimseDestination(
+        destination.name,
+        str(destination.ae_title),
+        str(destination.host),
+        int(destination.port or 0),
+        calling_ae_title=calling_ae_title,
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_seconds: float
+    max_seconds: float
+    max_attempts: int
+
+    @classmethod
+    def from_settings(cls, retry: RetrySettings) -> RetryPolicy:
+        return cls(retry.first_seconds, retry.max_seconds, retry.max_attempts)
+
+    def delay(self, attempts: int) -> timedelta:
+        """Wait after the ``attempts``-th failed try: first, 2x first, 4x first, ... capped."""
+        seconds = min(self.max_seconds, self.first_seconds * 2 ** max(0, attempts - 1))
+        return timedelta(seconds=seconds)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        senders: Mapping[str, Sender],
+        policy: RetryPolicy,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.senders = senders
+        self.policy = policy
+        self.clock = clock
+
+    def run_due(self) -> int:
+        """Send every due delivery, one association per destination; return how many went out."""
+        now = self.clock()
+        with self.sessions() as session:
+            due = due_deliveries(session, now)
+            batches: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            for row in due:
+                batches[row.destination].append((row.id, row.path))
+        delivered = 0
+        for destination, rows in batches.items():
+            sender = self.senders.get(destination)
+            if sender is None:
+                outcome = SendOutcome(Verdict.PERMANENT, "destination not configured")
+            else:
+                outcome = sender.send([Path(path) for _, path in rows])
+            self._record([row_id for row_id, _ in rows], outcome, destination)
+            delivered += len(rows) if outcome.delivered else 0
+        return delivered
+
+    def _record(self, ids: list[int], outcome: SendOutcome, destination: str) -> None:
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            for delivery in session.query(Delivery).filter(Delivery.id.in_(ids)):
+                delivery.attempts += 1
+                delivery.last_error = None if outcome.delivered else outcome.detail
+                if outcome.verdict is Verdict.DELIVERED:
+                    delivery.state = DeliveryState.DELIVERED.value
+                    delivery.delivered_at = now
+                    delivery.next_attempt_at = None
+                elif (
+                    outcome.verdict is Verdict.PERMANENT
+                    or delivery.attempts >= self.policy.max_attempts
+                ):
+                    delivery.state = DeliveryState.FAILED.value
+                    delivery.next_attempt_at = None
+                else:
+                    delivery.next_attempt_at = now + self.policy.delay(delivery.attempts)
+        log = logger.info if outcome.delivered else logger.warning
+        log(
+            "delivery %s",
+            outcome.verdict.value,
+            extra={"destination": destination, "deliveries": len(ids), "detail": outcome.detail},
+        )
+
+    def retry(self, delivery_id: int) -> bool:
+        """Make a failed or waiting delivery due now (the API's retry); False if unknown."""
+        with transaction(self.sessions) as session:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None:
+                return False
+            if delivery.state != DeliveryState.DELIVERED.value:
+                delivery.state = DeliveryState.PENDING.value
+                delivery.next_attempt_at = self.clock()
+            return True

@@ -1,0 +1,168 @@
+"""The outbox worker against real peers: Orthanc over DIMSE and STOW-RS, a refusing SCP, a
+stopped PACS, and Cervi's own listener rejecting a wrong AE title."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pynetdicom import AE, evt
+from sqlalchemy import select
+
+from cervi.bootstrap import Service
+from cervi.delivery import DeliveryWorker, RetryPolicy, Sender
+from dicom_node.scu import DimseDestination, StowDestination
+from dicom_node.sop import STORAGE_SOP_CLASSES
+from storage.db import make_engine, session_factory, transaction, upgrade
+from storage.repository import queue_delivery
+from storage.tables import Delivery, DeliveryState, Result, Study
+from tests.conftest import require_tool
+from tests.support.dicom import make_dx, write
+from tests.support.net import free_port
+from tests.support.orthanc import Orthanc
+
+POLICY = RetryPolicy(first_seconds=5, max_seconds=60, max_attempts=3)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def outbox(database_url: str, tmp_path: Path) -> Iterator[tuple]:
+    """Sessions with one study and result, and two DX files queued for destination ``pacs``."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    files = [write(make_dx(seed=i), tmp_path / "out" / f"{i}.dcm") for i in range(2)]
+    with transaction(sessions) as session:
+        study = Study(study_uid="1.2.3", patient_id="P")
+        session.add(study)
+        session.flush()
+        result = Result(study_id=study.id, version=1, outcome="analysed")
+        session.add(result)
+        session.flush()
+        for i, path in enumerate(files):
+            queue_delivery(session, result.id, "pacs", f"1.2.3.{i}", str(path), Clock()())
+    yield sessions, files
+    engine.dispose()
+
+
+def _rows(sessions) -> list[Delivery]:
+    with sessions() as session:
+        return list(session.execute(select(Delivery).order_by(Delivery.id)).scalars())
+
+
+def _worker(sessions, sender: Sender, clock: Clock, policy: RetryPolicy = POLICY) -> DeliveryWorker:
+    return DeliveryWorker(sessions, {"pacs": sender}, policy, clock=clock)
+
+
+@pytest.fixture
+def pacs(tmp_path: Path) -> Iterator[Orthanc]:
+    require_tool("Orthanc")
+    orthanc = Orthanc(tmp_path / "orthanc", dicomweb=True).start()
+    yield orthanc
+    orthanc.stop()
+
+
+def test_delivered_to_orthanc_over_dimse(outbox, pacs: Orthanc) -> None:
+    sessions, _ = outbox
+    clock = Clock()
+    worker = _worker(
+        sessions, DimseDestination("pacs", "ORTHANC", "127.0.0.1", pacs.dicom_port), clock
+    )
+    assert worker.run_due() == 2
+    assert [r.state for r in _rows(sessions)] == [DeliveryState.DELIVERED] * 2
+    assert len(pacs.get("/instances")) == 2
+    assert worker.run_due() == 0  # nothing is sent twice
+
+
+def test_a_stopped_pacs_gets_the_result_once_it_returns(outbox, pacs: Orthanc) -> None:
+    sessions, _ = outbox
+    clock = Clock()
+    worker = _worker(
+        sessions, DimseDestination("pacs", "ORTHANC", "127.0.0.1", pacs.dicom_port), clock
+    )
+    pacs.stop()
+    assert worker.run_due() == 0
+    rows = _rows(sessions)
+    assert all(r.state == DeliveryState.PENDING and r.attempts == 1 for r in rows)
+    assert rows[0].next_attempt_at == clock.now + timedelta(seconds=5)
+    assert "cannot connect" in (rows[0].last_error or "") or "association" in (
+        rows[0].last_error or ""
+    )
+    assert worker.run_due() == 0 and _rows(sessions)[0].attempts == 1  # not due yet
+
+    pacs.start()
+    clock.now += timedelta(seconds=5)
+    assert worker.run_due() == 2
+    assert len(pacs.get("/instances")) == 2
+
+
+def test_backoff_doubles_and_gives_up_after_max_attempts(outbox) -> None:
+    sessions, _ = outbox
+    clock = Clock()
+    closed = DimseDestination("pacs", "NOBODY", "127.0.0.1", free_port(), timeout=2)
+    worker = _worker(sessions, closed, clock)
+    delays = []
+    for _ in range(POLICY.max_attempts):
+        before = clock.now
+        worker.run_due()
+        row = _rows(sessions)[0]
+        if row.next_attempt_at:
+            delays.append((row.next_attempt_at - before).total_seconds())
+            clock.now = row.next_attempt_at
+    assert delays == [5, 10]
+    assert [r.state for r in _rows(sessions)] == [DeliveryState.FAILED] * 2
+
+
+def test_an_error_status_is_permanent(outbox) -> None:
+    sessions, _ = outbox
+    ae = AE("REFUSER")
+    for sop_class_uid in STORAGE_SOP_CLASSES:
+        ae.add_supported_context(sop_class_uid)
+    port = free_port()
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, lambda e: 0xA900)]
+    )
+    try:
+        worker = _worker(sessions, DimseDestination("pacs", "REFUSER", "127.0.0.1", port), Clock())
+        assert worker.run_due() == 0
+    finally:
+        server.shutdown()
+    rows = _rows(sessions)
+    assert [r.state for r in rows] == [DeliveryState.FAILED] * 2
+    assert rows[0].last_error == "C-STORE status 0xA900" and rows[0].attempts == 1
+
+
+def test_a_permanent_association_rejection_stops_retrying(outbox, service: Service) -> None:
+    sessions, _ = outbox
+    wrong = DimseDestination("pacs", "NOT-CERVI", "127.0.0.1", service.listener.port)
+    assert _worker(sessions, wrong, Clock()).run_due() == 0
+    rows = _rows(sessions)
+    assert [r.state for r in rows] == [DeliveryState.FAILED] * 2
+    assert "rejected (permanent)" in (rows[0].last_error or "")
+
+
+def test_stow_rs_to_orthanc_and_a_4xx_is_permanent(outbox, pacs: Orthanc) -> None:
+    sessions, _ = outbox
+    bad = StowDestination("pacs", f"{pacs.url}/no-such-root/studies")
+    assert _worker(sessions, bad, Clock()).run_due() == 0
+    assert {r.state for r in _rows(sessions)} == {DeliveryState.FAILED}
+
+    worker = _worker(sessions, StowDestination("pacs", f"{pacs.url}/dicom-web/studies"), Clock())
+    for row in _rows(sessions):
+        assert worker.retry(row.id)
+    assert worker.run_due() == 2
+    assert len(pacs.get("/instances")) == 2
+
+
+def test_retry_policy_delays() -> None:
+    policy = RetryPolicy(first_seconds=5, max_seconds=30, max_attempts=10)
+    assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 30, 30]

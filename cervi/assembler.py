@@ -152,14 +152,19 @@ class StudyAssembler:
         logger.info("assembly reconciled", extra={"reconciled": result.__dict__})
         return result
 
-    def sweep(self) -> int:
-        """Assemble studies whose instances no hook handled (e.g. a hook that failed on a
-        database error); bootstrap runs this periodically. Returns how many studies."""
+    def sweep(self, grace: timedelta = timedelta(seconds=30)) -> int:
+        """Self-repair, run periodically by bootstrap: assemble studies whose instances no hook
+        handled, and fire quiet timers more than ``grace`` overdue (a timer job that failed on
+        a database error is gone). Returns how many studies it acted on."""
         with self.sessions() as session:
-            pending = repo.studies_with_unassembled(session)
+            pending, waiting, _ = repo.studies_to_reconcile(session)
         for study_id in pending:
             self.assemble_study(study_id)
-        return len(pending)
+        late = self.clock() - grace
+        overdue = [s.id for s in waiting if s.due_at is not None and s.due_at <= late]
+        for study_id in overdue:
+            self.quiet_timer_fired(study_id)
+        return len(pending) + len(overdue)
 
     # --- steps ----------------------------------------------------------------------------
 

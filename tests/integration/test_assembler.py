@@ -365,3 +365,20 @@ def test_sweep_assembles_what_a_failed_hook_left(rig: Rig) -> None:
     assert rig.assembler.sweep() == 1
     assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
     assert rig.assembler.sweep() == 0
+
+
+def test_sweep_fires_a_timer_whose_job_failed(engine: Engine) -> None:
+    rig = make_rig(engine, quiet_seconds=60, min_views=2)
+    try:
+        study = uid()
+        rig.store(study, EXT)
+        rig.store(study, FLEX)
+        with transaction(rig.sessions) as session:
+            row = session.scalars(select(Study).where(Study.study_uid == study)).one()
+            row.due_at = utcnow() - timedelta(minutes=5)
+            study_id = row.id
+        rig.scheduler.remove_job(f"assembly-quiet-{study_id}")  # as if the job had raised
+        assert rig.assembler.sweep() == 1
+        assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, True)]
+    finally:
+        rig.scheduler.shutdown(wait=False)

@@ -87,6 +87,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def rig(engine: Engine) -> Iterator[Rig]:
+    """Quiet period long enough that no timer fires inside a test that does not wait for one."""
+    rig = make_rig(engine, quiet_seconds=60, min_views=2)
+    yield rig
+    rig.scheduler.shutdown(wait=False)
+
+
+@pytest.fixture
+def quick(engine: Engine) -> Iterator[Rig]:
+    """A one-second quiet period, for the tests that wait for the timer."""
     rig = make_rig(engine, quiet_seconds=1, min_views=2)
     yield rig
     rig.scheduler.shutdown(wait=False)
@@ -116,26 +125,26 @@ def test_three_series_study_is_dispatched_once_at_the_last_view(rig: Rig) -> Non
     ]
 
 
-def test_two_views_are_dispatched_as_partial_after_the_quiet_period(rig: Rig) -> None:
+def test_two_views_are_dispatched_as_partial_after_the_quiet_period(quick: Rig) -> None:
     study = uid()
-    rig.store(study, EXT)
-    rig.store(study, FLEX)
-    due = study_row(rig.sessions, study).due_at
+    quick.store(study, EXT)
+    quick.store(study, FLEX)
+    due = study_row(quick.sessions, study).due_at
     assert due is not None and due > utcnow()
-    wait_for(lambda: rig.dispatcher.for_study(study), timeout=10)
-    assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, True)]
-    [dispatch] = rig.dispatches(study)
+    wait_for(lambda: quick.dispatcher.for_study(study), timeout=10)
+    assert quick.dispatcher.for_study(study) == [("dispatch", study, 1, True)]
+    [dispatch] = quick.dispatches(study)
     assert (dispatch.trigger, dispatch.reason) == ("quiet_timer", "partial: missing neutral")
-    assert study_row(rig.sessions, study).state == StudyState.READY
+    assert study_row(quick.sessions, study).state == StudyState.READY
 
 
-def test_one_view_is_reported_not_analysed(rig: Rig) -> None:
+def test_one_view_is_reported_not_analysed(quick: Rig) -> None:
     study = uid()
-    rig.store(study, NEUT)
-    wait_for(lambda: rig.dispatcher.for_study(study))
+    quick.store(study, NEUT)
+    wait_for(lambda: quick.dispatcher.for_study(study))
     reason = "not analysed: missing extension, flexion"
-    assert rig.dispatcher.for_study(study) == [("not_analysed", study, 1, reason)]
-    row = study_row(rig.sessions, study)
+    assert quick.dispatcher.for_study(study) == [("not_analysed", study, 1, reason)]
+    row = study_row(quick.sessions, study)
     assert (row.state, row.state_reason) == (StudyState.NOT_ANALYSED, reason)
 
 

@@ -140,7 +140,7 @@ def _dispatches(database_url: str, study_uid: str) -> list[tuple[int, bool, str]
 
 @pytest.mark.parametrize(
     ("quiet", "down", "path"),
-    [(4, 0.5, '"rearmed": 1'), (2, 3.0, '"overdue": 1')],
+    [(5, 0.5, '"rearmed": 1'), (3, 4.0, '"overdue": 1')],
     ids=["restart-before-due", "restart-after-due"],
 )
 def test_kill_9_with_a_pending_timer_dispatches_once_after_restart(

@@ -9,6 +9,7 @@ import pydicom.config
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cervi.delivery import DeliveryWorker, RetryPolicy, make_sender
 from cervi.ingest import DatabaseSink
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
@@ -28,6 +29,7 @@ class Service:
     files: InstanceStore
     sink: DatabaseSink
     listener: Listener
+    delivery: DeliveryWorker
     started: bool = field(default=False, init=False)
 
     def start(self) -> None:
@@ -36,6 +38,10 @@ class Service:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
         self.listener.start()
         self.started = True
+
+    def retry_delivery(self, delivery_id: int) -> bool:
+        """Make a delivery due now; False when there is no such delivery."""
+        return self.delivery.retry(delivery_id)
 
     def stop(self) -> None:
         if self.started:
@@ -71,4 +77,8 @@ def build_service(settings: Settings, migrate: bool = True) -> Service:
     files = InstanceStore(settings.storage.instance_dir)
     sink = DatabaseSink(files, sessions, settings.storage.min_free_disk_mb)
     listener = Listener(listener_config(settings), sink)
-    return Service(settings, engine, sessions, files, sink, listener)
+    senders = {
+        d.name: make_sender(d, settings.node.ae_title) for d in settings.results.destinations
+    }
+    delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
+    return Service(settings, engine, sessions, files, sink, listener, delivery)

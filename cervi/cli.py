@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "cervi.commands.serve",
     "cervi.commands.config",
     "cervi.commands.db",
+    "cervi.commands.results",
 )
 
 

@@ -1,25 +1,138 @@
-"""The HTTP API (FastAPI). ``GET /health`` reports database and disk; ``/api/v1`` follows."""
+"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results.
+
+A bearer token (``api.token``) guards ``/api/v1``; ``/health`` and ``/metrics`` stay open for
+load balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 
+from cervi import api_models as m
+from cervi import metrics
 from cervi.bootstrap import Service
 from storage.db import current_revision
+from storage.queries import StudyFilter, list_studies, sr_path, study_detail
+
+DATE = r"^\d{8}$"
+BEARER = HTTPBearer(auto_error=False)
 
 
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
+    app.state.service = service
+
+    def authorised(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> None:
+        token = service.settings.api.token
+        if token is None:
+            return
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a valid bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
         """Database reachable and migrated, free disk above the threshold, listener running."""
         body = _health(service)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        """Counters and gauges in the Prometheus text format."""
+        with service.sessions() as session:
+            body = metrics.render(session)
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+    @app.get(
+        "/api/v1/studies",
+        tags=["studies"],
+        response_model=m.StudyList,
+        dependencies=[Depends(authorised)],
+    )
+    def studies(
+        patient_id: str | None = None,
+        accession_number: str | None = Query(None, alias="accession"),
+        date_from: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
+        date_to: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
+        state: str | None = Query(
+            None,
+            pattern="^(receiving|ready|processing|analysed|not_analysed|failed|ignored)$",
+        ),
+        finding: str | None = Query(None, description="label key present in the latest result"),
+        min_probability: float | None = Query(None, ge=0, le=1),
+        model_version: str | None = None,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+    ) -> dict[str, Any]:
+        """Studies with their latest result, newest first, filtered and paginated."""
+        where = StudyFilter(
+            patient_id=patient_id,
+            accession_number=accession_number,
+            date_from=date_from,
+            date_to=date_to,
+            state=state,
+            finding=finding,
+            min_probability=min_probability,
+            model_version=model_version,
+            limit=limit,
+            offset=offset,
+        )
+        with service.sessions() as session:
+            total, items = list_studies(session, where)
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    @app.get(
+        "/api/v1/studies/{study_uid}",
+        tags=["studies"],
+        response_model=m.StudyDetail,
+        dependencies=[Depends(authorised)],
+    )
+    def study(study_uid: str) -> dict[str, Any]:
+        """One study: its views (and the rule that named each), result versions, deliveries."""
+        with service.sessions() as session:
+            detail = study_detail(session, study_uid)
+        if detail is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
+        return detail
+
+    @app.get(
+        "/api/v1/studies/{study_uid}/sr",
+        tags=["studies"],
+        response_class=FileResponse,
+        dependencies=[Depends(authorised)],
+    )
+    def structured_report(study_uid: str, version: int | None = Query(None, ge=1)) -> FileResponse:
+        """The SR of the newest (or the given) result version, as application/dicom."""
+        with service.sessions() as session:
+            path = sr_path(session, study_uid, version)
+        if path is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no SR for this study (and version)")
+        return FileResponse(path, media_type="application/dicom", filename=f"{study_uid}-sr.dcm")
+
+    @app.post(
+        "/api/v1/deliveries/{delivery_id}/retry",
+        tags=["deliveries"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=m.Accepted,
+        dependencies=[Depends(authorised)],
+    )
+    def retry_delivery(delivery_id: int) -> dict[str, str]:
+        """Send a waiting or failed delivery again now."""
+        if not service.retry_delivery(delivery_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
+        return {"detail": "delivery queued"}
 
     return app
 

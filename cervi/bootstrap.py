@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.assembler import StudyAssembler, assembly_config
+from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, make_sender
 from cervi.dispatch import Dispatcher, InProcessDispatcher
 from cervi.ingest import DatabaseSink, StoredInstance
 from cervi.settings import Settings
@@ -35,6 +36,8 @@ class Service:
     files: InstanceStore
     sink: DatabaseSink
     listener: Listener
+    delivery: DeliveryWorker
+    delivery_loop: DeliveryLoop
     scheduler: BackgroundScheduler
     assembler: StudyAssembler
     dispatcher: Dispatcher
@@ -44,6 +47,7 @@ class Service:
         swept = self.files.sweep_temporary()
         if swept:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
+        self.delivery_loop.start()
         self.scheduler.start()
         # Before the listener: overdue studies go at once, pending timers are armed again.
         self.assembler.reconcile(redeliver_ready=isinstance(self.dispatcher, InProcessDispatcher))
@@ -59,12 +63,17 @@ class Service:
         self.listener.start()
         self.started = True
 
+    def retry_delivery(self, delivery_id: int) -> bool:
+        """Make a delivery due now; False when there is no such delivery."""
+        return self.delivery.retry(delivery_id)
+
     def stop(self) -> None:
         if self.started:
             self.listener.stop()
             self.scheduler.shutdown(wait=False)
             if isinstance(self.dispatcher, InProcessDispatcher):
                 self.dispatcher.shutdown(wait=True)
+            self.delivery_loop.stop()
             self.started = False
         self.engine.dispose()
 
@@ -109,8 +118,22 @@ def build_service(
         files, sessions, settings.storage.min_free_disk_mb, after_commit=_assemble(assembler)
     )
     listener = Listener(listener_config(settings), sink)
+    senders = {
+        d.name: make_sender(d, settings.node.ae_title) for d in settings.results.destinations
+    }
+    delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
     return Service(
-        settings, engine, sessions, files, sink, listener, scheduler, assembler, dispatcher
+        settings,
+        engine,
+        sessions,
+        files,
+        sink,
+        listener,
+        delivery,
+        DeliveryLoop(delivery),
+        scheduler,
+        assembler,
+        dispatcher,
     )
 
 

@@ -89,6 +89,7 @@ class StorageSettings(_Section):
     instance_dir: Path = Path("var/instances")
     min_free_disk_mb: int = Field(1024, ge=0)
     retention_days: int = Field(30, ge=1)
+    ignored_retention_hours: float = Field(24, gt=0)
 
 
 class ViewRule(_Section):

@@ -1,0 +1,94 @@
+"""Response models of the HTTP API (they make the OpenAPI schema precise)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class FindingOut(BaseModel):
+    label: str
+    probability: float
+    threshold: float
+    present: bool
+
+
+class RegionOut(BaseModel):
+    view: str
+    sop_instance_uid: str
+    box: list[float]
+    landmarks: dict[str, list[float]]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    destination: str
+    sop_instance_uid: str
+    state: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    delivered_at: str | None
+
+
+class ResultSummary(BaseModel):
+    version: int
+    outcome: str
+    reason: str | None
+    model_name: str | None
+    model_version: str | None
+    views_used: list[str]
+    created_at: str
+    findings: list[FindingOut]
+
+
+class ResultDetail(ResultSummary):
+    model_sha256: str | None
+    latency_ms: float | None
+    sr_sop_instance_uid: str | None
+    regions: list[RegionOut]
+    deliveries: list[DeliveryOut]
+
+
+class StudySummary(BaseModel):
+    study_uid: str
+    patient_id: str
+    accession_number: str | None
+    study_date: str | None
+    state: str
+    state_reason: str | None
+    last_arrival_at: str
+    result: ResultSummary | None
+
+
+class StudyList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[StudySummary]
+
+
+class InstanceOut(BaseModel):
+    sop_instance_uid: str
+    series_uid: str
+    sop_class_uid: str
+    view: str
+    view_rule: str | None
+    superseded: bool
+    received_at: str
+
+
+class StudyDetail(BaseModel):
+    study_uid: str
+    patient_id: str
+    accession_number: str | None
+    study_date: str | None
+    state: str
+    state_reason: str | None
+    last_arrival_at: str
+    due_at: str | None
+    instances: list[InstanceOut]
+    results: list[ResultDetail]
+
+
+class Accepted(BaseModel):
+    detail: str

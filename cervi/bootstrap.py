@@ -47,7 +47,6 @@ class Service:
         swept = self.files.sweep_temporary()
         if swept:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
-        self.delivery_loop.start()
         self.scheduler.start()
         # Before the listener: overdue studies go at once, pending timers are armed again.
         self.assembler.reconcile(redeliver_ready=isinstance(self.dispatcher, InProcessDispatcher))
@@ -60,6 +59,7 @@ class Service:
             coalesce=True,
             max_instances=1,
         )
+        self.delivery_loop.start()
         self.listener.start()
         self.started = True
 

@@ -45,8 +45,8 @@ class Acquisition:
 
 def sample_acquisition(rng: np.random.Generator, scale: float = 1.0) -> Acquisition:
     """Draw detector settings; ``scale`` < 1 shrinks the image (and coarsens pixels) for tests."""
-    spacing = float(rng.uniform(0.1, 0.2))
-    rows = int(np.clip(round(rng.uniform(220, 300) / spacing), 1500, 2500))
+    spacing = float(rng.uniform(0.1, 0.2) if rng.random() < 0.3 else rng.uniform(0.1, 0.16))
+    rows = int(np.clip(round(rng.uniform(215, 255) / spacing), 1500, 2500))
     cols = int(np.clip(round(rows * rng.uniform(0.78, 1.0)), 1500, 2500))
     if scale != 1.0:
         rows, cols, spacing = round(rows * scale), round(cols * scale), spacing / scale
@@ -74,7 +74,7 @@ def _exposure(rng: np.random.Generator) -> ViewExposure:
         soft_gain=float(rng.uniform(0.85, 1.15)),
         noise=float(rng.uniform(0.012, 0.04)),
         blur=int(rng.integers(1, 3)),
-        gamma=float(rng.uniform(0.8, 1.25)),
+        gamma=float(rng.uniform(1.3, 1.9)),
         edge=float(rng.uniform(0.0, 1.2)),
         collimation=inset,  # type: ignore[arg-type]
         collimation_tilt=float(rng.normal(0, 1.0)) if collimated else 0.0,

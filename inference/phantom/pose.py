@@ -13,7 +13,8 @@ import numpy as np
 
 from .anatomy import SUBAXIAL, VIEWS, Patient
 from .shapes import Rigid, about, band, ellipse, point_line_distance
-from .skeleton import CONDYLE_BOTTOM, Body, Part, build_skeleton
+from .skeleton import Body, Part, build_skeleton
+from .skull import CONDYLE_BOTTOM
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def soft_parts(p: Patient, view: PosedView) -> tuple[list[Part], list[Part]]:
     head = skull.apply(ellipse(10 * s, 55 * s, 105 * s, 100 * s, 48))
     scale = depth / 110.0
     layered = [
-        Part("head", head, 3.0 * scale, kind="soft"),
+        Part("head", head, 2.5 * scale, kind="soft"),
         Part("neck", neck, 2.2 * scale, kind="soft"),
     ]
     added = [_airway(p, view, front, fwd), _shoulders(p, front[-1], down, fwd)]

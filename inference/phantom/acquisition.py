@@ -19,9 +19,10 @@ class ViewExposure:
     bone_gain: float
     soft_gain: float
     noise: float
-    blur: int  # work-resolution pixels
+    blur: float  # detector/focal-spot blur, sigma in work-resolution pixels
     gamma: float
     edge: float  # unsharp-mask strength of the vendor processing
+    compression: float  # large-kernel dynamic range compression of the vendor processing
     collimation: tuple[float, float, float, float]  # inset from left, top, right, bottom, mm
     collimation_tilt: float
     marker_corner: int
@@ -73,9 +74,10 @@ def _exposure(rng: np.random.Generator) -> ViewExposure:
         bone_gain=float(rng.uniform(0.8, 1.2)),
         soft_gain=float(rng.uniform(0.85, 1.15)),
         noise=float(rng.uniform(0.012, 0.04)),
-        blur=int(rng.integers(1, 3)),
+        blur=float(rng.uniform(0.5, 1.3)),
         gamma=float(rng.uniform(1.3, 1.9)),
-        edge=float(rng.uniform(0.0, 1.2)),
+        edge=float(rng.uniform(0.0, 1.0)),
+        compression=float(rng.uniform(0.3, 0.75)),
         collimation=inset,  # type: ignore[arg-type]
         collimation_tilt=float(rng.normal(0, 1.0)) if collimated else 0.0,
         marker_corner=int(rng.integers(0, 4)),

@@ -58,7 +58,11 @@ def _attenuation(
     rim = max(1, round(CORTEX_MM / _mm_per_px(cam)))
     for part in (*view.parts, hyoid(p, view)):
         px = cam.to_pixels(part.points)
-        _add_part(trab, px, part.density, 0.0, 0)
+        _add_part(trab, px, part.density * 0.6, 0.0, 0)
+        if part.density > 0:  # nested insets: thicker bone towards the middle of a part
+            centre = px.mean(axis=0)
+            _add_part(trab, centre + (px - centre) * 0.8, part.density * 0.25, 0.0, 0)
+            _add_part(trab, centre + (px - centre) * 0.55, part.density * 0.15, 0.0, 0)
         _add_part(cort, px, 0.0, part.cortex, rim, part.rim)
     tex = _texture(shape, rng)
     trab = _box_blur(trab, max(1, rim // 2))
@@ -122,10 +126,14 @@ def _processing(
     mu: np.ndarray, exposure: ViewExposure, cam: Camera, shape: tuple[int, int], acq: Acquisition
 ) -> np.ndarray:
     """Detector blur, collimation, side marker, vendor edge enhancement and tone curve -> [0, 1]."""
-    mu = _box_blur(mu, exposure.blur)
+    for _ in range(max(1, round(2 * exposure.blur**2))):  # [1, 2, 1] / 4 has variance 1/2
+        mu = _binomial(mu, wrap=False)
     field = _collimation(exposure, cam, shape)
+    px_mm = cam.acq.spacing * cam.downsample
+    large = _box_blur(mu, max(3, int(25 / px_mm)))
+    mu = mu - exposure.compression * (large - float(large.mean()))  # dynamic range compression
     if exposure.edge:
-        mu = mu + exposure.edge * (mu - _box_blur(mu, max(2, shape[0] // 60), passes=2))
+        mu = mu + exposure.edge * (mu - _box_blur(mu, max(2, int(3 / px_mm)), passes=2))
     inside = mu[::4, ::4][field[::4, ::4] > 0.99]
     lo, hi = np.percentile(inside if inside.size > 100 else mu, [1.0, 99.7])
     mu = mu + (hi - lo) * (COLLIMATOR * (1.0 - field) + MARKER * _marker(acq, exposure, shape))
@@ -210,9 +218,10 @@ def _noise_window(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
 def _texture_tile() -> np.ndarray:
     """Band-passed noise that reads as trabecular bone once multiplied into the bone map."""
     white = np.random.default_rng(7).standard_normal((512, 512)).astype(np.float32)
-    fine = _box_blur(white, 1, passes=3, wrap=True)
+    fine = _binomial(_binomial(white, True), True)
+    streaks = (np.roll(fine, 1, 0) + fine + np.roll(fine, -1, 0) + np.roll(fine, 2, 0)) / 4
     coarse = _box_blur(white, 5, passes=2, wrap=True)
-    tile = fine - coarse
+    tile = streaks - coarse  # slightly longer along the rows' normal: vertical trabeculae
     return (tile / tile.std()).astype(np.float32)
 
 
@@ -235,10 +244,11 @@ def _box_blur(a: np.ndarray, r: int, passes: int = 1, wrap: bool = False) -> np.
         for _ in range(max(1, round(spread**2 * 2))):
             out = _binomial(out, wrap)
         return out
-    k = max(2, round(spread))
+    k = max(2, round(spread / 1.5))
     h, w = out.shape
     small = Image.fromarray(out, "F").resize((max(1, w // k), max(1, h // k)), Image.BOX)
-    return np.array(small.resize((w, h), Image.BILINEAR))
+    smooth = _binomial(_binomial(np.asarray(small), wrap), wrap)
+    return np.array(Image.fromarray(smooth, "F").resize((w, h), Image.BICUBIC))
 
 
 def _binomial(a: np.ndarray, wrap: bool) -> np.ndarray:

@@ -123,7 +123,7 @@ def atlas(p: Patient) -> Body:
     b = Body()
     b.add("anterior_arch", ellipse(3.4 * s, 0, 3.4 * s, 5.2 * s, 20), 0.45, 0.45)
     mass = np.array([(-4, 5.5), (-10, 3.5), (-17, 5), (-21, 1), (-19, -6), (-10, -8), (-5, -6)])
-    b.add("lateral_mass", mass * s, 0.5, 0.3)
+    b.add("lateral_mass", mass * s, 0.28, 0.22)
     path = smooth_path([(-19, 1.5), (-28, 2.5), (-37, 1.5), (-42, 0.5)], 6) * s
     b.add("posterior_arch", band(path, 6.5 * s), 0.4, 0.35)
     b.add("posterior_tubercle", ellipse(-44 * s, 0.3, 3.8 * s, 5.0 * s, 18), 0.35, 0.3)

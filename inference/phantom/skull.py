@@ -58,7 +58,7 @@ def skull(p: Patient) -> Body:
 
 def _base(b: Body, s: float, ox: float, oy: float) -> None:
     b.add("clivus", np.array(CLIVUS) * s, 0.5, 0.4)
-    b.add("condyle", ellipse(-4 * s, -3.5 * s, 8 * s, 4.5 * s, 20), 0.45, 0.35)
+    b.add("condyle", ellipse(-4 * s, -3.5 * s, 8 * s, 4.5 * s, 20), 0.28, 0.3)
     b.add("sphenoid", np.array(SPHENOID) * s, 0.3, 0.2)
     b.add("sphenoid_sinus", ellipse(31 * s, 41 * s, 9 * s, 8 * s, 20), -0.25, 0.2)
     b.add("sella", band(smooth_path(np.array(SELLA) * s, 5), 2.5 * s), 0.35, 0.3)

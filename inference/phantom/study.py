@@ -20,6 +20,7 @@ from .render import camera_for, render_view
 from .styles import STYLE_NAMES, STYLES, Style
 
 TRUTH_FORMAT = "cervi-phantom-truth/1"
+PATIENT, SITE, RENDER = 0, 1, 2  # random streams per study: anatomy, site/acquisition, pixels
 ROI_MARGIN_MM = 6.0
 ROI_BODIES = ("c1.", "c2.", "skull.condyle")
 FAMILY = ("Doe", "Mustermann", "Rossi", "Nowak", "Tanaka", "Silva", "Dupont", "Jansen", "Berg")
@@ -57,10 +58,11 @@ def study_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
 def generate_study(seed: int, index: int, options: SynthOptions | None = None) -> Study:
     """Build study ``index`` of the data set with ``seed``; same arguments, same bytes."""
     options = options or SynthOptions()
-    rng = study_rng(seed, index)
-    patient = sample_patient(rng, options.prevalence)
+    patient = sample_patient(study_rng(seed, index, PATIENT), options.prevalence)
     views = pose_patient(patient)
     measurements = measure(views)
+    # acquisition, style and header draw from their own stream: nothing there can follow a label
+    rng = study_rng(seed, index, SITE)
     acq = sample_acquisition(rng, options.scale)
     style = STYLES[str(rng.choice(list(options.styles)))]
     header = _header(rng, seed, index, patient)
@@ -68,7 +70,7 @@ def generate_study(seed: int, index: int, options: SynthOptions | None = None) -
     spellings = [_spelling(rng, style, v) for v in VIEWS]
     datasets, files, pixels = [None] * 3, [""] * 3, {}
     for v, view in enumerate(views):
-        image = render_view(patient, view, acq, v, study_rng(seed, index, 1 + v))
+        image = render_view(patient, view, acq, v, study_rng(seed, index, RENDER + v))
         pixels[view.view] = image
         inst = ViewInstance(view.view, order[v], spellings[v])
         datasets[order[v]] = build_dataset(header, style, acq, inst, image)

@@ -62,7 +62,7 @@ def build_dataset(
     ds.SOPInstanceUID = header.uid("instance", inst.order)
     ds.StudyInstanceUID = header.uid("study")
     ds.SeriesInstanceUID = header.uid("series", series_key)
-    _patient_and_study(ds, header)
+    _patient_and_study(ds, header, style)
     _series(ds, header, style, series_key, inst)
     _image(ds, header, style, acq, inst, pixels)
     _view_naming(ds, style, inst)
@@ -78,7 +78,7 @@ def write_dataset(ds: Dataset, path: Path) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-def _patient_and_study(ds: Dataset, h: StudyHeader) -> None:
+def _patient_and_study(ds: Dataset, h: StudyHeader, style: Style) -> None:
     ds.PatientName = h.patient_name
     ds.PatientID = h.patient_id
     ds.PatientBirthDate = h.birth_date
@@ -89,7 +89,7 @@ def _patient_and_study(ds: Dataset, h: StudyHeader) -> None:
     ds.StudyID = h.accession[-6:]
     ds.AccessionNumber = h.accession
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "XR CERVICAL SPINE FLEXION EXTENSION"
+    ds.StudyDescription = style.study_description
 
 
 def _series(ds: Dataset, h: StudyHeader, style: Style, series_key: int, inst: ViewInstance) -> None:

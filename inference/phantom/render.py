@@ -48,7 +48,7 @@ def _attenuation(
     draw = ImageDraw.Draw(soft)
     for part in layered:
         draw.polygon([tuple(xy) for xy in cam.to_pixels(part.points)], fill=part.density)
-    soft_mu = _box_blur(np.array(soft), max(2, int(6 / _mm_per_px(cam))), passes=2)
+    soft_mu = _box_blur(np.array(soft), max(2, int(3 / _mm_per_px(cam))), passes=2)
     extra = np.zeros(shape, np.float32)
     for part in added:
         _add_part(extra, cam.to_pixels(part.points), part.density)

@@ -94,10 +94,8 @@ def axis(p: Patient) -> Body:
     b.add("dens", _dens(xc, hb, dw, length), 0.08, 0.0)
     back = -d / 2
     b.add("pars", _pillar(back, hb * 0.75, s * 1.25), 0.55, 0.35)
-    path = smooth_path(
-        [(back - 10 * s, hb * 0.8), (back - 20 * s, hb * 0.55), (back - 38 * s, 2)], 6
-    )
-    b.add("spinous", band(path, np.linspace(11 * s, 8 * s, len(path))), 0.45, 0.4)
+    tip = np.array([back - 36 * s, 0.5 * s])
+    b.add("spinous", _spinous(back, hb * 1.25, s * 1.15, tip, 4.0 * s), 0.38, 0.4)
     tilt = np.tan(np.deg2rad(8.0))
     arch_y = hb + full * 0.55
     b.anchors = {
@@ -112,7 +110,7 @@ def axis(p: Patient) -> Body:
         "inf_ant": np.array([d / 2, 0.0]),
         "inf_post": np.array([-d / 2, 0.0]),
         "ant_mid": np.array([d / 2, hb / 2]),
-        "spinous_tip": np.array([back - 38 * s, 2.0]),
+        "spinous_tip": tip,
     }
     return b
 

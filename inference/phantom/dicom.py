@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .acquisition import Acquisition
@@ -177,7 +178,7 @@ def _view_naming(ds: Dataset, style: Style, inst: ViewInstance) -> None:
         setattr(ds, style.view_field, style.template.format(view=inst.spelling))
 
 
-def _code(code) -> Dataset:
+def _code(code: Code) -> Dataset:
     item = Dataset()
     item.CodeValue = code.value
     item.CodingSchemeDesignator = code.scheme_designator

@@ -67,7 +67,9 @@ def _mm_per_px(cam: Camera) -> float:
     return cam.acq.spacing * cam.downsample / cam.acq.magnification
 
 
-def _patch(canvas: np.ndarray, px: np.ndarray, pad: int):
+def _patch(
+    canvas: np.ndarray, px: np.ndarray, pad: int
+) -> tuple[Image.Image, np.ndarray, tuple[slice, slice], tuple[slice, slice]] | None:
     """A blank float patch over the bounding box of ``px`` (None when it misses the canvas)."""
     x0, y0 = np.floor(px.min(axis=0)).astype(int) - pad
     x1, y1 = np.ceil(px.max(axis=0)).astype(int) + pad

@@ -7,6 +7,7 @@ carries named anchor points that posing and measuring read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,7 +144,7 @@ def _vertebral_body(d: float, h: float, lip: float) -> Points:
     return box
 
 
-def _rim_except(outline: Points, where) -> np.ndarray:
+def _rim_except(outline: Points, where: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Rim mask that leaves out edges whose both ends satisfy ``where(y)``."""
     y = outline[:, 1]
     skip = where(y) & where(np.roll(y, -1))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import Acquisition, sample_acquisition
+from .acquisition import Acquisition, Camera, sample_acquisition
 from .anatomy import VIEWS, Patient, sample_patient
 from .dicom import StudyHeader, ViewInstance, build_dataset, write_dataset
 from .labels import DEFAULT_PREVALENCE, labels_from_measurements
@@ -164,7 +164,7 @@ def _xy(p: np.ndarray) -> list[float]:
     return [round(float(p[0]), 2), round(float(p[1]), 2)]
 
 
-def _roi(view: PosedView, cam, acq: Acquisition) -> list[int]:
+def _roi(view: PosedView, cam: Camera, acq: Acquisition) -> list[int]:
     """Upper-cervical box (occiput to C2) in pixels, with a margin, clipped to the image."""
     pts = [pt.points for pt in view.parts if pt.name.startswith(ROI_BODIES)]
     pts.append(np.array([view.points["skull.basion"], view.points["skull.opisthion"]]))

@@ -125,7 +125,8 @@ def _image(
     ds.AcquisitionTime = ds.ContentTime
     ds.PatientOrientation = ["P", "F"] if acq.face_left else ["A", "F"]
     ds.ImageLaterality = "U"
-    ds.ViewPosition = "LL" if acq.marker == "L" else "RL"
+    if style.lateral_code or style.modality == "CR":  # CR Series: ViewPosition is type 2
+        ds.ViewPosition = ("LL" if acq.marker == "L" else "RL") if style.lateral_code else ""
     ds.KVP = acq.kvp
     ds.ExposureInuAs = int(8000 + 1000 * inst.order)
     ds.DistanceSourceToDetector = 1800.0
@@ -169,7 +170,7 @@ def _image(
 
 
 def _view_naming(ds: Dataset, style: Style, inst: ViewInstance) -> None:
-    if style.modality == "DX" or style.view_codes:
+    if (style.modality == "DX" and style.lateral_code) or style.view_codes:
         lateral = _code(codes.SCT.LateralProjection)  # says "lateral", not which of the three
         modifier = VIEW_MODIFIERS.get(inst.view) if style.view_codes else None
         lateral.ViewModifierCodeSequence = [_code(modifier)] if modifier else []

@@ -33,6 +33,9 @@ class Style:
     series_description: str = "C-SPINE"
     study_description: str = "XR CERVICAL SPINE"
     pixel_spacing: bool = True  # also write a calibrated PixelSpacing
+    # ViewCodeSequence "lateral" (DX) and ViewPosition: a lateral view says "neutral" to rules
+    # that read the bare "lateral" spellings, so the style that names no view leaves both out
+    lateral_code: bool = True
 
 
 ENGLISH = {
@@ -125,7 +128,15 @@ STYLES: dict[str, Style] = {
             pixel_spacing=False,
             study_description="CERVICAL SPINE DYNAMIC",
         ),
-        Style("dx_unnamed", "DX", False, "Anonymous Phantom", "DX-0", series_description="C-SPINE"),
+        Style(
+            "dx_unnamed",
+            "DX",
+            False,
+            "Anonymous Phantom",
+            "DX-0",
+            series_description="C-SPINE",
+            lateral_code=False,
+        ),
     )
 }
 STYLE_NAMES = tuple(STYLES)

@@ -58,6 +58,8 @@ class Patient:
     prevertebral: float
     airway: float
     shoulder: float
+    wedge: tuple[float, ...]  # C3..C7 anterior inferior height factor (anterior wedging)
+    osteophyte: tuple[float, ...]  # C3..C7 anterior corner spur length, mm (0 = none)
 
 
 def sample_patient(rng: np.random.Generator, prevalence: Mapping[str, float]) -> Patient:
@@ -104,6 +106,8 @@ def sample_patient(rng: np.random.Generator, prevalence: Mapping[str, float]) ->
         prevertebral=float(rng.uniform(2.5, 6.0)),
         airway=float(rng.uniform(8, 16) * size),
         shoulder=float(rng.uniform(-15, 15)),
+        wedge=tuple(float(v) for v in rng.uniform(0.9, 1.04, 5)),
+        osteophyte=_osteophytes(rng, group),
     )
 
 
@@ -191,6 +195,14 @@ def _chamberlain(rng: Generator, invaginated: bool) -> float:
     if rng.random() < 0.25:
         return float(rng.uniform(1.0, CHAMBERLAIN_MM - 0.05))
     return float(np.clip(rng.normal(-1.5, 2.0), -7.0, CHAMBERLAIN_MM - 0.05))
+
+
+def _osteophytes(rng: Generator, group: str) -> tuple[float, ...]:
+    """Degenerative anterior spurs: common in the elderly, rare in adults, absent in children."""
+    chance, size = {"child": (0.0, 0.0), "adult": (0.1, 1.2), "elderly": (0.5, 2.5)}[group]
+    return tuple(
+        float(rng.uniform(0.5, 1.0) * size) if rng.random() < chance else 0.0 for _ in range(5)
+    )
 
 
 def _ossicle(rng: Generator, cond: Conditions) -> tuple[str, float]:

@@ -92,6 +92,7 @@ class Camera:
     acq: Acquisition
     exposure: ViewExposure
     downsample: float = 1.0  # > 1 gives coordinates on a reduced working grid
+    shift: tuple[float, float] = (0.0, 0.0)  # detector pixels, added last (keeps anatomy in view)
 
     def to_pixels(self, world: np.ndarray) -> np.ndarray:
         w = (np.asarray(world, dtype=float) - self.centre) * self.acq.magnification
@@ -100,7 +101,17 @@ class Camera:
         w = w @ rot.T + np.array(self.exposure.offset)
         flip = np.array([-1.0 if self.acq.face_left else 1.0, -1.0])
         px = w * flip / self.acq.spacing + np.array([self.acq.cols / 2, self.acq.rows / 2])
-        return px / self.downsample
+        return (px + np.array(self.shift)) / self.downsample
 
     def at(self, downsample: float) -> Camera:
-        return Camera(self.centre, self.acq, self.exposure, downsample)
+        return Camera(self.centre, self.acq, self.exposure, downsample, self.shift)
+
+    def shifted(self, shift: tuple[float, float]) -> Camera:
+        return Camera(self.centre, self.acq, self.exposure, self.downsample, shift)
+
+    def field(self, margin_mm: float) -> tuple[float, float, float, float]:
+        """The collimated field less ``margin_mm``, in detector pixels (x0, y0, x1, y1)."""
+        left, top, right, bottom = (
+            (v + margin_mm) / self.acq.spacing for v in self.exposure.collimation
+        )
+        return left, top, self.acq.cols - right, self.acq.rows - bottom

@@ -21,10 +21,34 @@ COLLIMATOR = 0.8  # outside the collimated field, in units of the window (bright
 MARKER = 1.5
 
 
+KEEP_IN_VIEW = (
+    "skull.basion",
+    "skull.opisthion",
+    "skull.hard_palate",
+    "c1.posterior_tubercle",
+    "c1.c1_anterior_arch",
+    "c2.spinous_tip",
+    "c2.inf_ant",
+    "c2.dens_tip",
+)
+
+
 def camera_for(view: PosedView, acq: Acquisition, exposure: ViewExposure) -> Camera:
-    """Centre each view on the mid cervical spine, a little anterior to the bodies."""
+    """Centre each view on the mid cervical spine, a little anterior to the bodies, then shift
+    it (as a radiographer re-positions) until the upper cervical spine lies inside the field."""
     centre = view.points["c4.ant_mid"] + np.array([-8.0, 12.0])
-    return Camera(centre, acq, exposure)
+    cam = Camera(centre, acq, exposure)
+    px = cam.to_pixels(np.array([view.points[k] for k in KEEP_IN_VIEW]))
+    x0, y0, x1, y1 = cam.field(margin_mm=12.0 * acq.magnification)
+    return cam.shifted((_fit(px[:, 0], x0, x1), _fit(px[:, 1], y0, y1)))
+
+
+def _fit(values: np.ndarray, lo: float, hi: float) -> float:
+    """Smallest shift that brings ``values`` inside [lo, hi] (centred when they cannot fit)."""
+    vmin, vmax = float(values.min()), float(values.max())
+    if vmax - vmin > hi - lo:
+        return (lo + hi) / 2 - (vmin + vmax) / 2
+    return max(lo - vmin, 0.0) + min(hi - vmax, 0.0)
 
 
 def render_view(

@@ -143,7 +143,8 @@ def _subaxial(
     levels = []
     for k in range(5):
         base = rng.normal(-3.0, 2.5)
-        if k == 0 and fused:
+        if k == 0 and fused:  # a congenital block: little lordosis and (almost) no motion
+            base = float(np.clip(rng.normal(-1.0, 1.5), -4.0, 2.0))
             levels.append(tuple(float(base + v) for v in rng.uniform(-0.8, 0.8, 3)))
         elif k == 0 and rng.random() < 0.1:  # stiff degenerate C2-C3: motion near threshold
             total = rng.uniform(2.1, 4.0)
@@ -157,7 +158,7 @@ def _discs(rng: Generator, group: str, size: float, fused: bool) -> tuple[float,
     lo, hi = {"child": (3.0, 4.5), "adult": (3.5, 5.5), "elderly": (1.4, 4.0)}[group]
     discs = [float(v) for v in rng.uniform(lo, hi, 5) * size]
     if fused:
-        discs[0] = float(0.0 if rng.random() < 0.5 else rng.uniform(0.2, 0.98))
+        discs[0] = float(0.0 if rng.random() < 0.5 else rng.uniform(0.2, 0.85))  # measured < 1
     elif rng.random() < 0.08:  # narrowed but not fused
         discs[0] = float(rng.uniform(1.02, 1.8))
     return tuple(discs)
@@ -207,7 +208,7 @@ def _osteophytes(rng: Generator, group: str) -> tuple[float, ...]:
 
 def _ossicle(rng: Generator, cond: Conditions) -> tuple[str, float]:
     if cond.os_odontoideum:
-        return "os", float(rng.uniform(2.05, 2.8) if rng.random() < 0.3 else rng.uniform(2.8, 7.0))
+        return "os", float(rng.uniform(2.1, 2.8) if rng.random() < 0.3 else rng.uniform(2.8, 7.0))
     if rng.random() < 0.06:  # ossiculum terminale: small tip ossicle, narrow gap, moves with C2
-        return "terminale", float(rng.uniform(0.4, 1.9))
+        return "terminale", float(rng.uniform(0.4, 1.8))  # measured gap stays below 2 mm
     return "none", 0.0

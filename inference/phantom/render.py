@@ -210,7 +210,8 @@ def _marker(acq: Acquisition, exposure: ViewExposure, shape: tuple[int, int]) ->
     h, w = shape
     size = max(8, int(h * 0.045))
     layer = Image.new("F", (w, h), 0.0)
-    inset = max(exposure.collimation) / (acq.spacing * WORK_DOWNSAMPLE) + size * 0.6
+    tilt = abs(np.sin(np.deg2rad(exposure.collimation_tilt))) * max(h, w) / 2
+    inset = max(exposure.collimation) / (acq.spacing * WORK_DOWNSAMPLE) + tilt + size * 0.6
     corner = exposure.marker_corner
     x = inset if corner in (0, 3) else w - inset - size
     y = inset if corner in (0, 1) else h - inset - size * 1.3

@@ -23,6 +23,7 @@ class ViewExposure:
     gamma: float
     edge: float  # unsharp-mask strength of the vendor processing
     compression: float  # large-kernel dynamic range compression of the vendor processing
+    obliquity: float  # mm between left and right paired structures (patient slightly turned)
     collimation: tuple[float, float, float, float]  # inset from left, top, right, bottom, mm
     collimation_tilt: float
     marker_corner: int
@@ -78,6 +79,7 @@ def _exposure(rng: np.random.Generator) -> ViewExposure:
         gamma=float(rng.uniform(1.3, 1.9)),
         edge=float(rng.uniform(0.0, 1.0)),
         compression=float(rng.uniform(0.3, 0.75)),
+        obliquity=float(rng.uniform(0.0, 3.5)),
         collimation=inset,  # type: ignore[arg-type]
         collimation_tilt=float(rng.normal(0, 1.0)) if collimated else 0.0,
         marker_corner=int(rng.integers(0, 4)),

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .acquisition import Acquisition, Camera, ViewExposure
 from .anatomy import Patient
 from .pose import PosedView
+from .skeleton import Part
 from .soft import hyoid, soft_parts
 
 WORK_DOWNSAMPLE = 2.0  # the smooth attenuation is rendered at half the detector resolution
@@ -80,11 +81,27 @@ def _attenuation(
     bone = np.zeros(shape, np.float32)
     rim = max(1, round(CORTEX_MM / _mm_per_px(cam)))
     for part in (*view.parts, hyoid(p, view)):
-        _draw_bone(bone, cam.to_pixels(part.points), part.density, part.cortex, rim, part.rim)
+        for points, share in _sides(part, cam.exposure.obliquity):
+            px = cam.to_pixels(points)
+            _draw_bone(bone, px, part.density * share, part.cortex * share, rim, part.rim)
     bone = _box_blur(bone, max(1, rim // 2))
     bone *= 1.0 + 0.22 * _texture(shape, rng)
     bone *= BONE_SCALE * p.density * cam.exposure.bone_gain
     return soft_mu * cam.exposure.soft_gain + bone
+
+
+# paired (left and right) structures and how far from the midline they lie, relative
+PAIRED = {"pillar": 1.0, "pars": 1.0, "lateral_mass": 0.8, "ramus": 1.8, "mandible": 1.6}
+
+
+def _sides(part: Part, obliquity: float) -> list[tuple[np.ndarray, float]]:
+    """A paired structure seen slightly obliquely: two copies, each half as dense, shifted
+    apart front to back; everything else once."""
+    spread = obliquity * PAIRED.get(part.name.split(".")[-1], 0.0)
+    if spread < 0.3:
+        return [(part.points, 1.0)]
+    shift = np.array([spread / 2, spread / 8])
+    return [(part.points - shift, 0.5), (part.points + shift, 0.5)]
 
 
 def _mm_per_px(cam: Camera) -> float:

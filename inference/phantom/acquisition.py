@@ -74,7 +74,7 @@ def _exposure(rng: np.random.Generator) -> ViewExposure:
         offset=(float(rng.normal(0, 12)), float(rng.normal(0, 12))),
         bone_gain=float(rng.uniform(0.8, 1.2)),
         soft_gain=float(rng.uniform(0.85, 1.15)),
-        noise=float(rng.uniform(0.012, 0.04)),
+        noise=float(rng.uniform(0.008, 0.03)),
         blur=float(rng.uniform(0.5, 1.3)),
         gamma=float(rng.uniform(1.3, 1.9)),
         edge=float(rng.uniform(0.0, 1.0)),

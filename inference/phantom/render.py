@@ -259,8 +259,8 @@ def _detector(
     noise = _noise_window(acq.rows, acq.cols, rng)
     top = float(2**acq.bits_stored - 1)
     n = exposure.noise
-    grain = full * n  # quantum noise grows with attenuation in the log image
-    grain += 0.5 * n
+    grain = full * (0.6 * n)  # quantum noise grows with attenuation in the log image
+    grain += 0.6 * n
     grain *= noise
     out = full * (1.0 - 0.5 * n)
     out += grain

@@ -8,7 +8,7 @@ Sources, in order of preference:
 - ``UCUM``: units.
 - ``99CERVI``: Cervi's private coding scheme for everything else (the six demo labels, the
   probability and threshold concepts, view status). It is declared in every object that uses it
-  through :data:`CODING_SCHEME` (CodingSchemeIdentificationSequence, PS3.3 C.12.1).
+  through :func:`coding_scheme` (CodingSchemeIdentificationSequence, PS3.3 C.12.1).
 
 The logic modules (``sr.py``, ``key_image.py``) import names from here and never spell a code.
 """
@@ -22,11 +22,15 @@ from pydicom.sr.coding import Code
 
 PRIVATE_SCHEME = "99CERVI"
 
-CODING_SCHEME = CodingSchemeIdentificationItem(
-    designator=PRIVATE_SCHEME,
-    name="Cervi private codes",
-    responsible_organization="Cervi",
-)
+
+def coding_scheme() -> CodingSchemeIdentificationItem:
+    """A fresh CodingSchemeIdentificationSequence item declaring ``99CERVI`` (a dataset is
+    mutable, so every document gets its own)."""
+    return CodingSchemeIdentificationItem(
+        designator=PRIVATE_SCHEME,
+        name="Cervi private codes",
+        responsible_organization="Cervi",
+    )
 
 
 def _private(value: str, meaning: str) -> Code:

@@ -19,8 +19,8 @@ from typing import Any, Self
 import highdicom.sr as hsr
 import numpy as np
 from pydicom import Dataset
-from pydicom.valuerep import DT
 from pydicom.uid import Comprehensive3DSRStorage, DigitalXRayImageStorageForPresentation
+from pydicom.valuerep import DT
 
 from dicom_node import _sr_checks as checks
 from dicom_node import _sr_content as content

@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 import highdicom as hd  # noqa: E402
 import highdicom.sr as hsr  # noqa: E402
@@ -173,6 +174,7 @@ def main() -> None:
                     check=True,
                     capture_output=True,
                     text=True,
+                    cwd=REPO,
                 ).stdout
             )
             for _ in range(3)
@@ -198,7 +200,7 @@ def main() -> None:
         "print(round((time.perf_counter() - t) * 1000, 1))"
     )
     took = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO
     ).stdout.strip()
     print(f"(warm_up() itself, once per process, imports excluded: {took} ms)")
 

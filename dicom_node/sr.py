@@ -13,196 +13,36 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import highdicom.sr as hsr
 import numpy as np
 from pydicom import Dataset
-from pydicom.uid import Comprehensive3DSRStorage, DigitalXRayImageStorageForPresentation
-from pydicom.valuerep import DT
+from pydicom.uid import DigitalXRayImageStorageForPresentation
 
 from dicom_node import _sr_checks as checks
 from dicom_node import _sr_content as content
 from dicom_node import _sr_read as read
 from dicom_node import codes
+from dicom_node._sr_document import (
+    SERIES_NUMBER,
+    CerviReport,
+    DocumentReference,
+    ResultUIDs,
+)
 from inference.result import VIEWS, ModelIdentity, StudyPrediction
 
-SERIES_NUMBER = 9900
-SERIES_DESCRIPTION = "Cervi AI result"
-DEMO_SUFFIX = " - NOT FOR DIAGNOSTIC USE"
+__all__ = [
+    "CerviImagingMeasurementReport",
+    "CerviNotAnalysedReport",
+    "DocumentReference",
+    "ResultUIDs",
+    "read_report",
+    "warm_up",
+]
 
 
-@dataclass(frozen=True)
-class ResultUIDs:
-    """The UIDs of one result version's SR: the series is per (study, model), so versions made
-    by one model stack in one series; the instance is per (study, model, version)."""
-
-    series_instance_uid: str
-    sop_instance_uid: str
-
-    @classmethod
-    def derive(cls, study_instance_uid: str, model_sha256: str, result_version: int) -> Self:
-        return cls(
-            series_instance_uid=content.derive_uid("sr-series", study_instance_uid, model_sha256),
-            sop_instance_uid=content.derive_uid(
-                "sr", study_instance_uid, model_sha256, str(result_version)
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class DocumentReference:
-    """Where an earlier SR version lives (an item of PredecessorDocumentsSequence)."""
-
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str = Comprehensive3DSRStorage
-
-    @classmethod
-    def of(cls, dataset: Dataset) -> Self:
-        """The reference to an SR dataset (for example the previous version as built)."""
-        return cls(
-            str(dataset.StudyInstanceUID),
-            str(dataset.SeriesInstanceUID),
-            str(dataset.SOPInstanceUID),
-            str(dataset.SOPClassUID),
-        )
-
-    def as_dataset(self) -> Dataset:
-        ds = Dataset()
-        ds.StudyInstanceUID = self.study_instance_uid
-        ds.SeriesInstanceUID = self.series_instance_uid
-        ds.SOPInstanceUID = self.sop_instance_uid
-        ds.SOPClassUID = self.sop_class_uid
-        return ds
-
-
-class _CerviReport(hsr.Comprehensive3DSR):
-    """What both Cervi reports share: document attributes, UIDs, predecessor, read-back."""
-
-    _KIND: codes.Code  # finding type that tells the two kinds apart
-    _HAND_OVER_TREE = True  # False: let highdicom copy and walk the tree (tests compare both)
-
-    def _build(
-        self,
-        *,
-        images: Mapping[str, Dataset],
-        model: ModelIdentity,
-        groups: Sequence[Any],
-        result_version: int,
-        content_datetime: datetime.datetime,
-        predecessor: DocumentReference | None,
-        series_number: int,
-    ) -> None:
-        study_uid = str(next(iter(images.values())).StudyInstanceUID)
-        uids = ResultUIDs.derive(study_uid, model.sha256, result_version)
-        report = hsr.MeasurementReport(
-            observation_context=content.observation_context(model),
-            procedure_reported=codes.PROCEDURE_REPORTED,
-            imaging_measurements=groups,
-        )
-        root = report[0]
-        root.ContentSequence.insert(len(root.ContentSequence) - 1, content.image_library(images))
-        tree = root.ContentSequence
-        if self._HAND_OVER_TREE:
-            # highdicom deep-copies the content, re-wraps the copy and walks it twice to collect
-            # evidence: ~65 % of a warm build. The tree is new and every image it references
-            # is in ``images`` (checked), so the root goes in alone and the tree is attached.
-            root.ContentSequence = []
-        description = SERIES_DESCRIPTION + (DEMO_SUFFIX if model.demo else "")
-        super().__init__(
-            evidence=list(images.values()),
-            content=report,
-            series_instance_uid=uids.series_instance_uid,
-            series_number=series_number,
-            sop_instance_uid=uids.sop_instance_uid,
-            instance_number=result_version,
-            manufacturer=content.MANUFACTURER,
-            manufacturer_model_name=model.name,
-            software_versions=model.version,
-            is_complete=True,
-            previous_versions=[predecessor.as_dataset()] if predecessor else None,
-            series_description=description,
-            coding_schemes=[codes.coding_scheme()],
-            content_date=content_datetime.date(),
-            content_time=content_datetime.time(),
-            series_date=content_datetime.date(),
-            series_time=content_datetime.time(),
-        )
-        if self._HAND_OVER_TREE:
-            root.ContentSequence = tree
-            self.ContentSequence = tree
-            self._content = report  # what highdicom's own from_dataset() sets
-        # highdicom stamps the wall clock here; the caller's time keeps the output reproducible.
-        self.InstanceCreationDate = self.ContentDate
-        self.InstanceCreationTime = self.ContentTime
-        for equipment in self.get("ContributingEquipmentSequence", []):
-            equipment.ContributionDateTime = DT(content_datetime)
-
-    @classmethod
-    def from_dataset(cls, dataset: Dataset, copy: bool = True) -> Self:
-        """The report in ``dataset`` (checked to be this kind of Cervi report)."""
-        template = dataset.get("ContentTemplateSequence")
-        if not template or template[0].get("TemplateIdentifier") != "1500":
-            raise ValueError('Argument "dataset" is not a TID 1500 report.')
-        if not any(
-            read.finding_type(g) is not None and read.is_(read.finding_type(g), cls._KIND)
-            for g in read.measurement_groups(dataset)
-        ):
-            raise ValueError(f'Argument "dataset" is not a {cls.__name__}.')
-        return super().from_dataset(dataset, copy=copy)
-
-    # --- read back ---------------------------------------------------------------------------
-    def _groups(self, kind: codes.Code | None = None) -> list[Dataset]:
-        groups = read.measurement_groups(self)
-        if kind is None:
-            return groups
-        return [g for g in groups if (f := read.finding_type(g)) is not None and read.is_(f, kind)]
-
-    @property
-    def result_version(self) -> int:
-        return int(self.InstanceNumber)
-
-    @property
-    def model(self) -> ModelIdentity:
-        """The model as the report names it (TID 4019 of the first group)."""
-        group = self._groups()[0]
-        name, version, params = read.algorithm(group)
-        sha = next((p.split("=", 1)[1] for p in params if p.startswith("sha256=")), "")
-        return ModelIdentity(name, version, sha, demo=read.not_for_diagnostic_use(group))
-
-    @property
-    def for_diagnostic_use(self) -> bool:
-        return not any(read.not_for_diagnostic_use(g) for g in self._groups())
-
-    @property
-    def image_views(self) -> dict[str, str]:
-        """{view: SOP Instance UID} of the source images in the Image Library."""
-        return {view: uid for uid, view in read.library_views(self).items()}
-
-    @property
-    def views(self) -> tuple[str, ...]:
-        present = self.image_views
-        return tuple(v for v in VIEWS if v in present)
-
-    @property
-    def predecessor(self) -> DocumentReference | None:
-        seq = self.get("PredecessorDocumentsSequence")
-        if not seq:
-            return None
-        series = seq[0].ReferencedSeriesSequence[0]
-        sop = series.ReferencedSOPSequence[0]
-        return DocumentReference(
-            str(seq[0].StudyInstanceUID),
-            str(series.SeriesInstanceUID),
-            str(sop.ReferencedSOPInstanceUID),
-            str(sop.ReferencedSOPClassUID),
-        )
-
-
-class CerviImagingMeasurementReport(_CerviReport):
+class CerviImagingMeasurementReport(CerviReport):
     """Cervi's analysed result: :dcm:`TID 1500 Imaging Measurement Report
     <part16/chapter_A.html#sect_TID_1500>` (root DCM 126000) in a Comprehensive 3D SR.
 
@@ -312,7 +152,7 @@ class CerviImagingMeasurementReport(_CerviReport):
         return {v: boxes[v] for v in VIEWS if v in boxes}
 
 
-class CerviNotAnalysedReport(_CerviReport):
+class CerviNotAnalysedReport(CerviReport):
     """Cervi's "not analysed" outcome, same template family: :dcm:`TID 1500
     <part16/chapter_A.html#sect_TID_1500>` with one TID 1501 group whose qualitative evaluations
     say "Analysis outcome: Not analysed" and, per view, Received / Missing / Unreadable. The

@@ -42,6 +42,10 @@ def check_common(
         raise TypeError('Argument "model" must have type ModelIdentity.')
     if not _SHA256.match(model.sha256):
         raise ValueError('Argument "model" must carry a lowercase hex sha256 of 64 characters.')
+    for field in ("name", "version"):
+        value = getattr(model, field)
+        if not isinstance(value, str) or not 0 < len(value) <= 64 or "\\" in value:
+            raise ValueError(f'Argument "model" {field} must be 1 to 64 characters without "\\".')
     if isinstance(result_version, bool) or not isinstance(result_version, int):
         raise TypeError('Argument "result_version" must have type int.')
     if result_version < 1:

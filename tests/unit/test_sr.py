@@ -299,9 +299,13 @@ def test_bad_images_and_predictions_are_named(images: dict[str, Dataset]) -> Non
         build(images, prediction=dataclasses.replace(bad_label, labels=labels))
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         build(images, prediction=prediction(probabilities=(1.5, 0, 0, 0, 0, 0)))
-    short_hash = dataclasses.replace(DEMO_MODEL, sha256="abc")
-    with pytest.raises(ValueError, match='"model"'):
-        build(images, prediction=dataclasses.replace(prediction(), model=short_hash))
+    for bad_model in (
+        dataclasses.replace(DEMO_MODEL, sha256="abc"),
+        dataclasses.replace(DEMO_MODEL, name=""),
+        dataclasses.replace(DEMO_MODEL, version="v" * 65),
+    ):
+        with pytest.raises(ValueError, match='"model"'):
+            build(images, prediction=dataclasses.replace(prediction(), model=bad_model))
 
 
 def test_bad_not_analysed_arguments_are_named(images: dict[str, Dataset]) -> None:

@@ -56,8 +56,9 @@ def algorithm_id(model: ModelIdentity) -> hsr.AlgorithmIdentification:
     )
 
 
-def image_library(images: Mapping[str, Dataset]) -> hsr.ContainerContentItem:
-    """TID 1600 Image Library: one entry (TID 1601) per source image, with its view.
+def image_library(entries: Sequence[tuple[str | None, Dataset]]) -> hsr.ContainerContentItem:
+    """TID 1600 Image Library: one entry (TID 1601) per (view or None, source image); an image
+    whose view is unknown is listed without view descriptors.
 
     Built from header fields that every DX/CR image has; optional descriptors (orientation,
     pixel spacing) are written only when the image carries them, so a CR without
@@ -66,7 +67,7 @@ def image_library(images: Mapping[str, Dataset]) -> hsr.ContainerContentItem:
     group = hsr.ContainerContentItem(
         name=codes.IMAGE_LIBRARY_GROUP, relationship_type=hsr.RelationshipTypeValues.CONTAINS
     )
-    group.ContentSequence = [_library_entry(view, image) for view, image in images.items()]
+    group.ContentSequence = [_library_entry(view, image) for view, image in entries]
     library = hsr.ContainerContentItem(
         name=codes.IMAGE_LIBRARY, relationship_type=hsr.RelationshipTypeValues.CONTAINS
     )
@@ -74,7 +75,7 @@ def image_library(images: Mapping[str, Dataset]) -> hsr.ContainerContentItem:
     return library
 
 
-def _library_entry(view: str, image: Dataset) -> hsr.ImageContentItem:
+def _library_entry(view: str | None, image: Dataset) -> hsr.ImageContentItem:
     acq = hsr.RelationshipTypeValues.HAS_ACQ_CONTEXT
     entry = hsr.ImageContentItem(
         name=codes.SOURCE,
@@ -84,12 +85,15 @@ def _library_entry(view: str, image: Dataset) -> hsr.ImageContentItem:
     )
     modality = codes.MODALITIES.get(str(image.get("Modality", "OT")), codes.MODALITIES["OT"])
     items: list[hsr.ContentItem] = [
-        hsr.CodeContentItem(name=codes.MODALITY, value=modality, relationship_type=acq),
-        hsr.CodeContentItem(
-            name=codes.IMAGE_VIEW, value=codes.LATERAL_PROJECTION, relationship_type=acq
-        ),
+        hsr.CodeContentItem(name=codes.MODALITY, value=modality, relationship_type=acq)
     ]
-    modifier = codes.VIEW_MODIFIERS[view]
+    if view is not None:
+        items.append(
+            hsr.CodeContentItem(
+                name=codes.IMAGE_VIEW, value=codes.LATERAL_PROJECTION, relationship_type=acq
+            )
+        )
+    modifier = codes.VIEW_MODIFIERS[view] if view is not None else None
     if modifier is not None:
         items.append(
             hsr.CodeContentItem(
@@ -200,7 +204,7 @@ def label_group(
 
 def outcome_group(
     states: Mapping[str, str],
-    images: Mapping[str, Dataset],
+    images: Sequence[Dataset],
     model: ModelIdentity,
     base: tuple[str, ...],
     reason: str | None,
@@ -221,7 +225,7 @@ def outcome_group(
                 referenced_sop_class_uid=image.SOPClassUID,
                 referenced_sop_instance_uid=image.SOPInstanceUID,
             )
-            for image in images.values()
+            for image in images
         ],
     )
     if reason:

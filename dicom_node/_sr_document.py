@@ -5,7 +5,7 @@ TID 1500 content tree into a document and reads the common parts back."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -79,7 +79,7 @@ class CerviReport(hsr.Comprehensive3DSR):
     def _build(
         self,
         *,
-        images: Mapping[str, Dataset],
+        images: Sequence[tuple[str | None, Dataset]],
         model: ModelIdentity,
         groups: Sequence[Any],
         result_version: int,
@@ -87,7 +87,7 @@ class CerviReport(hsr.Comprehensive3DSR):
         predecessor: DocumentReference | None,
         series_number: int,
     ) -> None:
-        study_uid = str(next(iter(images.values())).StudyInstanceUID)
+        study_uid = str(images[0][1].StudyInstanceUID)
         uids = ResultUIDs.derive(study_uid, model.sha256, result_version)
         report = hsr.MeasurementReport(
             observation_context=content.observation_context(model),
@@ -104,7 +104,7 @@ class CerviReport(hsr.Comprehensive3DSR):
             root.ContentSequence = []
         description = SERIES_DESCRIPTION + (DEMO_SUFFIX if model.demo else "")
         super().__init__(
-            evidence=list(images.values()),
+            evidence=[image for _, image in images],
             content=report,
             series_instance_uid=uids.series_instance_uid,
             series_number=series_number,
@@ -170,8 +170,8 @@ class CerviReport(hsr.Comprehensive3DSR):
 
     @property
     def image_views(self) -> dict[str, str]:
-        """{view: SOP Instance UID} of the source images in the Image Library."""
-        return {view: uid for uid, view in read.library_views(self).items()}
+        """{view: SOP Instance UID} of the source images in the Image Library (views known)."""
+        return {view: uid for uid, view in read.library_views(self).items() if view != "unknown"}
 
     @property
     def views(self) -> tuple[str, ...]:

@@ -46,7 +46,8 @@ def measurement_groups(root: Dataset) -> list[Dataset]:
 
 
 def library_views(root: Dataset) -> dict[str, str]:
-    """{SOP Instance UID: view} from the Image Library's view descriptors."""
+    """{SOP Instance UID: view} from the Image Library's view descriptors ("unknown" where an
+    entry has none)."""
     views: dict[str, str] = {}
     library = child(root, codes.IMAGE_LIBRARY)
     if library is None:
@@ -57,7 +58,7 @@ def library_views(root: Dataset) -> dict[str, str]:
                 continue
             uid = entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
             modifier = child(entry, codes.IMAGE_VIEW_MODIFIER)
-            view = "neutral"
+            view = "neutral" if child(entry, codes.IMAGE_VIEW) is not None else "unknown"
             if modifier is not None:
                 for name, code in codes.VIEW_MODIFIERS.items():
                     if code is not None and is_(code_value(modifier), code):

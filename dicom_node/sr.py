@@ -99,7 +99,7 @@ class CerviImagingMeasurementReport(CerviReport):
         ]
         groups += [content.label_group(lab, prediction.model, base) for lab in labels]
         self._build(
-            images={v: images[v] for v in VIEWS if v in images},
+            images=[(v, images[v]) for v in VIEWS if v in images],
             model=prediction.model,
             groups=groups,
             result_version=result_version,
@@ -170,6 +170,7 @@ class CerviNotAnalysedReport(CerviReport):
         *,
         missing: Sequence[str] = (),
         unreadable: Sequence[str] = (),
+        unidentified: Sequence[Dataset] = (),
         reason: str | None = None,
         result_version: int,
         content_datetime: datetime.datetime,
@@ -179,16 +180,25 @@ class CerviNotAnalysedReport(CerviReport):
         """
         Parameters
         ----------
-        images: {view: header} of every image that arrived, unreadable ones included.
+        images: {view: header} of every image that arrived with a known view, unreadable ones
+            included (may be empty when ``unidentified`` is not).
         model: the configured model (the device observer, even when it did not run).
         missing: views that never arrived (not in ``images``).
         unreadable: views that arrived but could not be read (in ``images``).
+        unidentified: headers of images that arrived but whose view is unknown; they are
+            listed and referenced without a view.
         reason: an optional free-text comment (no patient data).
         result_version, content_datetime, predecessor, series_number: as for
             :class:`CerviImagingMeasurementReport`.
         """
         checks.check_common(
-            images, model, result_version, content_datetime, predecessor, DocumentReference
+            images,
+            model,
+            result_version,
+            content_datetime,
+            predecessor,
+            DocumentReference,
+            others=unidentified,
         )
         checks.check_views(images, missing, unreadable, reason)
         states = {
@@ -196,16 +206,14 @@ class CerviNotAnalysedReport(CerviReport):
             for v in VIEWS
             if v in missing or v in images
         }
-        ordered = {v: images[v] for v in VIEWS if v in images}
-        base = (
-            str(next(iter(images.values())).StudyInstanceUID),
-            model.sha256,
-            str(result_version),
-        )
+        arrived: list[tuple[str | None, Dataset]] = [(v, images[v]) for v in VIEWS if v in images]
+        arrived += [(None, image) for image in unidentified]
+        base = (str(arrived[0][1].StudyInstanceUID), model.sha256, str(result_version))
+        group = content.outcome_group(states, [im for _, im in arrived], model, base, reason)
         self._build(
-            images=ordered,
+            images=arrived,
             model=model,
-            groups=[content.outcome_group(states, ordered, model, base, reason)],
+            groups=[group],
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
@@ -236,6 +244,11 @@ class CerviNotAnalysedReport(CerviReport):
     @property
     def unreadable(self) -> tuple[str, ...]:
         return tuple(v for v, s in self._states().items() if s == "unreadable")
+
+    @property
+    def unidentified(self) -> tuple[str, ...]:
+        """SOP Instance UIDs of the arrived images whose view is unknown."""
+        return tuple(uid for uid, view in read.library_views(self).items() if view == "unknown")
 
     @property
     def reason(self) -> str | None:

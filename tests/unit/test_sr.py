@@ -19,7 +19,7 @@ from dicom_node.sr import (
     ResultUIDs,
     read_report,
 )
-from inference.result import ModelIdentity, StudyPrediction
+from inference.result import VIEWS, ModelIdentity, StudyPrediction
 from tests.conftest import require_tool
 from tests.support.results import (
     CLINICAL_MODEL,
@@ -226,6 +226,41 @@ def test_not_analysed_report_says_which_views_and_references_arrivals(
         CerviImagingMeasurementReport.from_dataset(report)
 
 
+def test_not_analysed_lists_images_whose_view_is_unknown(images: dict[str, Dataset]) -> None:
+    odd = study_images(study_uid=images["neutral"].StudyInstanceUID)["extension"]
+    report = CerviNotAnalysedReport(
+        {"neutral": images["neutral"]},
+        DEMO_MODEL,
+        missing=["extension", "flexion"],
+        unidentified=[odd],
+        result_version=1,
+        content_datetime=NOW,
+    )
+    back = read_report(from_bytes(to_bytes(report)))
+    assert isinstance(back, CerviNotAnalysedReport)
+    assert back.unidentified == (odd.SOPInstanceUID,)
+    assert back.image_views == {"neutral": images["neutral"].SOPInstanceUID}
+    assert back.view_states == {"extension": "missing", "neutral": "received", "flexion": "missing"}
+    only_odd = CerviNotAnalysedReport(
+        {},
+        DEMO_MODEL,
+        missing=list(VIEWS),
+        unidentified=[odd],
+        result_version=1,
+        content_datetime=NOW,
+    )
+    assert only_odd.unidentified == (odd.SOPInstanceUID,) and only_odd.image_views == {}
+    with pytest.raises(ValueError, match="one study"):
+        CerviNotAnalysedReport(
+            {"neutral": images["neutral"]},
+            DEMO_MODEL,
+            missing=["flexion"],
+            unidentified=[study_images()["flexion"]],
+            result_version=1,
+            content_datetime=NOW,
+        )
+
+
 def test_read_report_tells_the_kinds_apart(images: dict[str, Dataset]) -> None:
     analysed = read_report(from_bytes(to_bytes(build(images))))
     assert isinstance(analysed, CerviImagingMeasurementReport)
@@ -246,7 +281,9 @@ def test_computed_radiography_without_orientation_is_listed(images: dict[str, Da
     assert modalities == ["DX", "DX", "CR"]
 
 
-@pytest.mark.parametrize("kind", ["analysed", "analysed v2", "not analysed", "clinical"])
+@pytest.mark.parametrize(
+    "kind", ["analysed", "analysed v2", "not analysed", "not analysed, unknown view", "clinical"]
+)
 def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_path: Path) -> None:
     tool = require_tool("dciodvfy")
     if kind == "analysed":
@@ -255,8 +292,10 @@ def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_p
         ds = build(images, result_version=2, predecessor=DocumentReference.of(build(images)))
     elif kind == "clinical":
         ds = build(images, prediction=prediction(model=CLINICAL_MODEL))
-    else:
+    elif kind == "not analysed":
         ds = not_analysed(images)
+    else:
+        ds = not_analysed(images, missing=[], unidentified=[images["extension"]])
     path = tmp_path / "sr.dcm"
     path.write_bytes(to_bytes(ds))
     errors, warnings = dciodvfy_findings(tool, str(path))

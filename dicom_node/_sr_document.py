@@ -73,7 +73,6 @@ class DocumentReference:
 class CerviReport(hsr.Comprehensive3DSR):
     """What both Cervi reports share: document attributes, UIDs, predecessor, read-back."""
 
-    _KIND: codes.Code  # finding type that tells the two kinds apart
     _HAND_OVER_TREE = True  # False: let highdicom copy and walk the tree (tests compare both)
 
     def _build(
@@ -82,6 +81,7 @@ class CerviReport(hsr.Comprehensive3DSR):
         images: Sequence[tuple[str | None, Dataset]],
         model: ModelIdentity,
         groups: Sequence[Any],
+        evaluations: hsr.ContainerContentItem | None,
         result_version: int,
         content_datetime: datetime.datetime,
         predecessor: DocumentReference | None,
@@ -89,13 +89,7 @@ class CerviReport(hsr.Comprehensive3DSR):
     ) -> None:
         study_uid = str(images[0][1].StudyInstanceUID)
         uids = ResultUIDs.derive(study_uid, model.sha256, result_version)
-        report = hsr.MeasurementReport(
-            observation_context=content.observation_context(model),
-            procedure_reported=codes.PROCEDURE_REPORTED,
-            imaging_measurements=groups,
-        )
-        root = report[0]
-        root.ContentSequence.insert(len(root.ContentSequence) - 1, content.image_library(images))
+        root = content.report_root(model, content.image_library(images), groups, evaluations)
         tree = root.ContentSequence
         if self._HAND_OVER_TREE:
             # highdicom deep-copies the content, re-wraps the copy and walks it twice to collect
@@ -105,7 +99,7 @@ class CerviReport(hsr.Comprehensive3DSR):
         description = SERIES_DESCRIPTION + (DEMO_SUFFIX if model.demo else "")
         super().__init__(
             evidence=[image for _, image in images],
-            content=report,
+            content=root,
             series_instance_uid=uids.series_instance_uid,
             series_number=series_number,
             sop_instance_uid=uids.sop_instance_uid,
@@ -125,7 +119,11 @@ class CerviReport(hsr.Comprehensive3DSR):
         if self._HAND_OVER_TREE:
             root.ContentSequence = tree
             self.ContentSequence = tree
-            self._content = report  # what highdicom's own from_dataset() sets
+            # What highdicom's from_dataset() gives (MeasurementReport.from_sequence sets the
+            # class the same way), without re-wrapping every item of the tree again.
+            report = hsr.ContentSequence([root], is_root=True)
+            report.__class__ = hsr.MeasurementReport
+            self._content = report
         # highdicom stamps the wall clock here; the caller's time keeps the output reproducible.
         self.InstanceCreationDate = self.ContentDate
         self.InstanceCreationTime = self.ContentTime
@@ -138,12 +136,14 @@ class CerviReport(hsr.Comprehensive3DSR):
         template = dataset.get("ContentTemplateSequence")
         if not template or template[0].get("TemplateIdentifier") != "1500":
             raise ValueError('Argument "dataset" is not a TID 1500 report.')
-        if not any(
-            read.finding_type(g) is not None and read.is_(read.finding_type(g), cls._KIND)
-            for g in read.measurement_groups(dataset)
-        ):
+        if not cls._holds(dataset):
             raise ValueError(f'Argument "dataset" is not a {cls.__name__}.')
         return super().from_dataset(dataset, copy=copy)
+
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        """Whether ``dataset``'s content is this kind of Cervi report."""
+        raise NotImplementedError
 
     # --- read back ---------------------------------------------------------------------------
     def _groups(self, kind: codes.Code | None = None) -> list[Dataset]:
@@ -158,15 +158,17 @@ class CerviReport(hsr.Comprehensive3DSR):
 
     @property
     def model(self) -> ModelIdentity:
-        """The model as the report names it (TID 4019 of the first group)."""
-        group = self._groups()[0]
-        name, version, params = read.algorithm(group)
-        sha = next((p.split("=", 1)[1] for p in params if p.startswith("sha256=")), "")
-        return ModelIdentity(name, version, sha, demo=read.not_for_diagnostic_use(group))
+        """The model as the device observer (TID 1004) and Software Versions name it."""
+        name, sha = read.device_observer(self)
+        return ModelIdentity(
+            name, str(self.SoftwareVersions), sha, demo=not self.for_diagnostic_use
+        )
 
     @property
     def for_diagnostic_use(self) -> bool:
-        return not any(read.not_for_diagnostic_use(g) for g in self._groups())
+        """False where any group or the qualitative evaluations say "not for diagnostic use"."""
+        places = [*self._groups(), read.child(self, codes.QUALITATIVE_EVALUATIONS)]
+        return not any(read.not_for_diagnostic_use(p) for p in places if p is not None)
 
     @property
     def image_views(self) -> dict[str, str]:

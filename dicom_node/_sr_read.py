@@ -82,6 +82,16 @@ def algorithm(group: Dataset) -> tuple[str, str, list[str]]:
     return str(name.TextValue), str(version.TextValue) if version else "", params
 
 
+def device_observer(root: Dataset) -> tuple[str, str]:
+    """(Device Observer Name, Device Observer Serial Number) of the TID 1004 items."""
+    name = child(root, codes.DEVICE_OBSERVER_NAME)
+    serial = child(root, codes.DEVICE_OBSERVER_SERIAL_NUMBER)
+    return (
+        str(name.TextValue) if name is not None else "",
+        str(serial.TextValue) if serial is not None else "",
+    )
+
+
 def not_for_diagnostic_use(group: Dataset) -> bool:
     item = child(group, codes.INTENDED_USE)
     return item is not None and is_(code_value(item), codes.NOT_FOR_DIAGNOSTIC_USE)

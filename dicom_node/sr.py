@@ -51,11 +51,17 @@ class CerviImagingMeasurementReport(CerviReport):
     Content: device observer = the model (TID 1004); Image Library (TID 1600) with the source
     images and their views; per view a TID 1410 group (tracking identifier and UID, the ROI as
     a closed SCOORD POLYLINE, the leading findings' probabilities as at most five NUM items in
-    percent); per label a TID 1501 group (probability and threshold as NUM, Present/Absent as a
-    qualitative evaluation); TID 4019 algorithm identification in every group.
+    percent); per label a TID 1501 group (the probability as NUM inferred from the images the
+    model used, Present/Absent as a qualitative evaluation, the threshold as a TID 4019
+    parameter); TID 4019 algorithm identification in every group.
     """
 
-    _KIND = codes.LABELS["atlantoaxial_instability"]
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        return any(
+            (f := read.finding_type(g)) is not None and codes.label_for(str(f.CodeValue))
+            for g in read.measurement_groups(dataset)
+        )
 
     def __init__(
         self,
@@ -97,11 +103,13 @@ class CerviImagingMeasurementReport(CerviReport):
             for v in VIEWS
             if v in prediction.regions
         ]
-        groups += [content.label_group(lab, prediction.model, base) for lab in labels]
+        used = [images[v] for v in VIEWS if v in prediction.views_used]
+        groups += [content.label_group(lab, used, prediction.model, base) for lab in labels]
         self._build(
             images=[(v, images[v]) for v in VIEWS if v in images],
             model=prediction.model,
             groups=groups,
+            evaluations=None,
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
@@ -117,21 +125,22 @@ class CerviImagingMeasurementReport(CerviReport):
                 found[key] = group
         return found
 
-    def _label_num(self, concept: dict[str, codes.Code] | None) -> dict[str, float]:
-        values = {}
-        for key, group in self._label_groups().items():
-            code = concept[key] if concept is not None else codes.DECISION_THRESHOLD
-            values[key] = read.num_value(read.child(group, code)) / 100.0
-        return values
-
     @property
     def probabilities(self) -> dict[str, float]:
         """{label key: probability in [0, 1]} (study level)."""
-        return self._label_num(dict(codes.PROBABILITIES))
+        return {
+            key: read.num_value(read.child(group, codes.PROBABILITIES[key])) / 100.0
+            for key, group in self._label_groups().items()
+        }
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return self._label_num(None)
+        """{label key: decision threshold in [0, 1]} (TID 4019 parameter ``threshold=``)."""
+        values = {}
+        for key, group in self._label_groups().items():
+            params = read.algorithm(group)[2]
+            values[key] = float(next(p for p in params if p.startswith("threshold=")).split("=")[1])
+        return values
 
     @property
     def findings(self) -> dict[str, bool]:
@@ -154,14 +163,20 @@ class CerviImagingMeasurementReport(CerviReport):
 
 class CerviNotAnalysedReport(CerviReport):
     """Cervi's "not analysed" outcome, same template family: :dcm:`TID 1500
-    <part16/chapter_A.html#sect_TID_1500>` with one TID 1501 group whose qualitative evaluations
-    say "Analysis outcome: Not analysed" and, per view, Received / Missing / Unreadable. The
-    images that did arrive are in the Image Library and referenced by the group.
+    <part16/chapter_A.html#sect_TID_1500>` without measurement groups; its "Qualitative
+    Evaluations" container says "Analysis outcome: Not analysed" and, per view, Received /
+    Missing / Unreadable, with an optional comment. The images that did arrive are in the Image
+    Library (and the evidence), with their views where known.
 
     See https://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_A.html#sect_TID_1500
     """
 
-    _KIND = codes.NOT_ANALYSED
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        evaluations = read.child(dataset, codes.QUALITATIVE_EVALUATIONS)
+        return (
+            evaluations is not None and read.child(evaluations, codes.ANALYSIS_OUTCOME) is not None
+        )
 
     def __init__(
         self,
@@ -208,20 +223,22 @@ class CerviNotAnalysedReport(CerviReport):
         }
         arrived: list[tuple[str | None, Dataset]] = [(v, images[v]) for v in VIEWS if v in images]
         arrived += [(None, image) for image in unidentified]
-        base = (str(arrived[0][1].StudyInstanceUID), model.sha256, str(result_version))
-        group = content.outcome_group(states, [im for _, im in arrived], model, base, reason)
         self._build(
             images=arrived,
             model=model,
-            groups=[group],
+            groups=[],
+            evaluations=content.outcome_evaluations(states, model, reason),
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
             series_number=series_number,
         )
 
+    def _evaluations(self) -> Dataset:
+        return read.child(self, codes.QUALITATIVE_EVALUATIONS)
+
     def _states(self) -> dict[str, str]:
-        group = self._groups(codes.NOT_ANALYSED)[0]
+        group = self._evaluations()
         states = {}
         for view, concept in codes.VIEW_STATUS.items():
             item = read.child(group, concept)
@@ -252,7 +269,7 @@ class CerviNotAnalysedReport(CerviReport):
 
     @property
     def reason(self) -> str | None:
-        item = read.child(self._groups(codes.NOT_ANALYSED)[0], codes.COMMENT)
+        item = read.child(self._evaluations(), codes.COMMENT)
         return str(item.TextValue) if item is not None else None
 
 

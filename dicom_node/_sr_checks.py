@@ -11,6 +11,7 @@ from typing import Any
 from pydicom import Dataset
 
 from dicom_node import codes
+from dicom_node._sr_document import DocumentReference
 from inference.result import VIEWS, ModelIdentity, StudyPrediction
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -21,12 +22,10 @@ def check_common(
     model: Any,
     result_version: Any,
     content_datetime: Any,
-    predecessor: Any,
-    reference_type: type,
     others: Any = (),
-) -> None:
-    """Fail fast, naming the argument, on what both reports take (``others``: the not-analysed
-    report's ``unidentified`` images)."""
+) -> str:
+    """Fail fast, naming the argument, on what every result object takes (``others``: the
+    not-analysed report's ``unidentified`` images). Returns the study's UID."""
     if isinstance(others, Dataset | str) or not isinstance(others, Sequence):
         raise TypeError('Argument "unidentified" must be a sequence of Dataset.')
     if not isinstance(images, Mapping) or not (images or others):
@@ -58,13 +57,18 @@ def check_common(
         raise ValueError('Argument "result_version" must be at least 1.')
     if not isinstance(content_datetime, datetime.datetime):
         raise TypeError('Argument "content_datetime" must have type datetime.datetime.')
-    if predecessor is not None and not isinstance(predecessor, reference_type):
+    return studies.pop()
+
+
+def check_predecessor(predecessor: Any, result_version: int, study_uid: str) -> None:
+    """An SR version > 1 names its predecessor, in the same study; version 1 names none."""
+    if predecessor is not None and not isinstance(predecessor, DocumentReference):
         raise TypeError('Argument "predecessor" must have type DocumentReference or be None.')
     if result_version == 1 and predecessor is not None:
         raise ValueError('Argument "predecessor" must be None for result version 1.')
     if result_version > 1 and predecessor is None:
         raise ValueError(f'Argument "predecessor" is required for result version {result_version}.')
-    if predecessor is not None and predecessor.study_instance_uid not in studies:
+    if predecessor is not None and predecessor.study_instance_uid != study_uid:
         raise ValueError('Argument "predecessor" must be in the same study as "images".')
 
 

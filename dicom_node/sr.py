@@ -86,14 +86,8 @@ class CerviImagingMeasurementReport(CerviReport):
         """
         if not isinstance(prediction, StudyPrediction):
             raise TypeError('Argument "prediction" must have type StudyPrediction.')
-        checks.check_common(
-            images,
-            prediction.model,
-            result_version,
-            content_datetime,
-            predecessor,
-            DocumentReference,
-        )
+        study = checks.check_common(images, prediction.model, result_version, content_datetime)
+        checks.check_predecessor(predecessor, result_version, study)
         checks.check_prediction(prediction, images)
         base = (str(next(iter(images.values())).StudyInstanceUID), prediction.model.sha256)
         base += (str(result_version),)
@@ -206,15 +200,10 @@ class CerviNotAnalysedReport(CerviReport):
         result_version, content_datetime, predecessor, series_number: as for
             :class:`CerviImagingMeasurementReport`.
         """
-        checks.check_common(
-            images,
-            model,
-            result_version,
-            content_datetime,
-            predecessor,
-            DocumentReference,
-            others=unidentified,
+        study = checks.check_common(
+            images, model, result_version, content_datetime, others=unidentified
         )
+        checks.check_predecessor(predecessor, result_version, study)
         checks.check_views(images, missing, unreadable, reason)
         states = {
             v: "missing" if v in missing else "unreadable" if v in unreadable else "received"

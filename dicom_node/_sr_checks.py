@@ -88,6 +88,8 @@ def check_prediction(prediction: StudyPrediction, images: Mapping[str, Dataset])
             )
     if not prediction.regions:
         raise ValueError('Argument "prediction" has no regions of interest.')
+    if not prediction.views_used or not set(prediction.views_used) <= set(VIEWS):
+        raise ValueError(f'Argument "prediction" must name the views it used, from {VIEWS}.')
     for view in (*prediction.views_used, *prediction.regions):
         if view not in images:
             raise ValueError(f'Argument "images" lacks the "{view}" view the prediction used.')

@@ -89,8 +89,7 @@ class CerviImagingMeasurementReport(CerviReport):
         study = checks.check_common(images, prediction.model, result_version, content_datetime)
         checks.check_predecessor(predecessor, result_version, study)
         checks.check_prediction(prediction, images)
-        base = (str(next(iter(images.values())).StudyInstanceUID), prediction.model.sha256)
-        base += (str(result_version),)
+        base = (study, prediction.model.sha256, str(result_version))
         labels = sorted(prediction.labels, key=lambda lab: list(codes.LABELS).index(lab.key))
         groups: list[Any] = [
             content.view_group(prediction.regions[v], images[v], labels, prediction.model, base)

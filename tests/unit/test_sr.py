@@ -364,6 +364,8 @@ def test_bad_images_and_predictions_are_named(images: dict[str, Dataset]) -> Non
     other = study_images()
     with pytest.raises(ValueError, match="one study"):
         build({**images, "flexion": other["flexion"]})
+    with pytest.raises(ValueError, match="must name the views it used"):
+        build(images, prediction=dataclasses.replace(prediction(), views_used=()))
     with pytest.raises(ValueError, match="not inside the image"):
         build(images, prediction=prediction(boxes={"neutral": (10, 10, 500, 20)}))
     bad_label = prediction()

@@ -302,6 +302,24 @@ def test_read_report_tells_the_kinds_apart(images: dict[str, Dataset]) -> None:
         read_report(images["neutral"])
 
 
+def test_partial_analysis_of_two_views(images: dict[str, Dataset]) -> None:
+    two = {v: images[v] for v in ("extension", "neutral")}
+    boxes = {v: box for v, box in prediction().regions.items() if v in two}
+    pred = prediction(boxes={v: r.box for v, r in boxes.items()})
+    report = CerviImagingMeasurementReport.from_dataset(
+        from_bytes(to_bytes(build(two, prediction=pred)))
+    )
+    assert report.views == ("extension", "neutral")
+    assert set(report.regions) == {"extension", "neutral"}
+    label = read.measurement_groups(report)[2]
+    num = next(c for c in read.children(label) if c.ValueType == "NUM")
+    assert [c.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for c in read.children(num)] == [
+        two["extension"].SOPInstanceUID,
+        two["neutral"].SOPInstanceUID,
+    ]
+    assert ohif_problems(report) == []
+
+
 def test_computed_radiography_without_orientation_is_listed(images: dict[str, Dataset]) -> None:
     images["flexion"].SOPClassUID = ComputedRadiographyImageStorage
     images["flexion"].Modality = "CR"
@@ -316,7 +334,15 @@ def test_computed_radiography_without_orientation_is_listed(images: dict[str, Da
 
 
 @pytest.mark.parametrize(
-    "kind", ["analysed", "analysed v2", "not analysed", "not analysed, unknown view", "clinical"]
+    "kind",
+    [
+        "analysed",
+        "analysed v2",
+        "two views",
+        "not analysed",
+        "not analysed, unknown view",
+        "clinical",
+    ],
 )
 def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_path: Path) -> None:
     tool = require_tool("dciodvfy")
@@ -324,6 +350,10 @@ def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_p
         ds: Dataset = build(images)
     elif kind == "analysed v2":
         ds = build(images, result_version=2, predecessor=DocumentReference.of(build(images)))
+    elif kind == "two views":
+        two = {v: images[v] for v in ("extension", "neutral")}
+        pred = prediction(boxes={v: prediction().regions[v].box for v in two})
+        ds = build(two, prediction=pred)
     elif kind == "clinical":
         ds = build(images, prediction=prediction(model=CLINICAL_MODEL))
     elif kind == "not analysed":

@@ -37,7 +37,7 @@ def check_common(
             raise ValueError(f'Argument "images" has unknown view "{view}" (expected {VIEWS}).')
         if not isinstance(image, Dataset):
             raise TypeError(f"Argument {where} must be a Dataset.")
-        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Rows", "Columns"):
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
             if keyword not in image:
                 raise ValueError(f"Argument {where}: the image lacks {keyword}.")
     studies = {str(image.StudyInstanceUID) for _, _, image in named}
@@ -96,6 +96,8 @@ def check_prediction(prediction: StudyPrediction, images: Mapping[str, Dataset])
     for view, region in prediction.regions.items():
         x0, y0, x1, y1 = region.box
         image = images[view]
+        if "Rows" not in image or "Columns" not in image:
+            raise ValueError(f'Argument "images": the "{view}" image lacks Rows or Columns.')
         if region.view != view:
             raise ValueError(f'Argument "prediction": region under "{view}" says "{region.view}".')
         if not (0 <= x0 < x1 <= image.Columns and 0 <= y0 < y1 <= image.Rows):

@@ -102,10 +102,10 @@ def _library_entry(view: str | None, image: Dataset) -> hsr.ImageContentItem:
                 name=codes.IMAGE_VIEW_MODIFIER, value=modifier, relationship_type=acq
             )
         )
-    for name, value in (
-        (codes.PIXEL_DATA_ROWS, image.Rows),
-        (codes.PIXEL_DATA_COLUMNS, image.Columns),
-    ):
+    for name, keyword in ((codes.PIXEL_DATA_ROWS, "Rows"), (codes.PIXEL_DATA_COLUMNS, "Columns")):
+        value = image.get(keyword)
+        if value is None:  # an unreadable image may lack them
+            continue
         items.append(
             hsr.NumContentItem(
                 name=name, value=int(value), unit=codes.PIXELS, relationship_type=acq

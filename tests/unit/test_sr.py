@@ -295,6 +295,17 @@ def test_not_analysed_lists_images_whose_view_is_unknown(images: dict[str, Datas
         )
 
 
+def test_unreadable_image_without_pixel_description_is_still_listed(
+    images: dict[str, Dataset],
+) -> None:
+    for keyword in ("Rows", "Columns", "PixelData"):
+        del images["flexion"][keyword]
+    report = not_analysed(images)
+    assert report.image_views["flexion"] == images["flexion"].SOPInstanceUID
+    with pytest.raises(ValueError, match='"flexion" image lacks Rows or Columns'):
+        build(images)
+
+
 def test_read_report_tells_the_kinds_apart(images: dict[str, Dataset]) -> None:
     analysed = read_report(from_bytes(to_bytes(build(images))))
     assert isinstance(analysed, CerviImagingMeasurementReport)
@@ -318,6 +329,21 @@ def test_partial_analysis_of_two_views(images: dict[str, Dataset]) -> None:
         two["neutral"].SOPInstanceUID,
     ]
     assert ohif_problems(report) == []
+
+
+def test_headers_without_type2_patient_and_study_attributes(
+    images: dict[str, Dataset], tmp_path: Path
+) -> None:
+    for image in images.values():
+        for keyword in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID"):
+            del image[keyword]
+    ds = build(images)
+    assert ds.PatientSex == "" and ds.StudyID == "" and ds.PatientID == "CERVI-TEST-1"
+    assert "PatientSex" not in images["extension"]  # the source is left alone
+    path = tmp_path / "sr.dcm"
+    path.write_bytes(to_bytes(ds))
+    errors, _ = dciodvfy_findings(require_tool("dciodvfy"), str(path))
+    assert errors == []
 
 
 def test_computed_radiography_without_orientation_is_listed(images: dict[str, Dataset]) -> None:

@@ -217,9 +217,9 @@ def label_group(
 
 def outcome_evaluations(
     states: Mapping[str, str], model: ModelIdentity, reason: str | None
-) -> hsr.ContainerContentItem:
+) -> hsr.ContainerContentItem | None:
     """TID 1500's own "Qualitative Evaluations" container for the not-analysed outcome: the
-    outcome, the state of each view, the reason (TEXT) and the intended use."""
+    outcome, the state of each view, the reason (TEXT) and the demo notice."""
     contains = hsr.RelationshipTypeValues.CONTAINS
     items: list[hsr.ContentItem] = [
         hsr.CodeContentItem(
@@ -234,18 +234,37 @@ def outcome_evaluations(
     ]
     if reason:
         items.append(
-            hsr.TextContentItem(name=codes.COMMENT, value=reason, relationship_type=contains)
-        )
-    if model.demo:
-        items.append(
-            hsr.CodeContentItem(
-                name=codes.INTENDED_USE,
-                value=codes.NOT_FOR_DIAGNOSTIC_USE,
-                relationship_type=contains,
+            hsr.TextContentItem(
+                name=codes.REASON_NOT_ANALYSED, value=reason, relationship_type=contains
             )
         )
+    return evaluations_container(items + demo_notice(model))
+
+
+def demo_notice(model: ModelIdentity) -> list[hsr.ContentItem]:
+    """For a demo model: "Intended use: Not for diagnostic use" (CODE) and a sentence any SR
+    text rendering shows (TEXT Comment)."""
+    if not model.demo:
+        return []
+    contains = hsr.RelationshipTypeValues.CONTAINS
+    sentence = (
+        f"NOT FOR DIAGNOSTIC USE: {model.name} {model.version} is a demo model trained on "
+        "synthetic phantoms."
+    )
+    return [
+        hsr.CodeContentItem(
+            name=codes.INTENDED_USE, value=codes.NOT_FOR_DIAGNOSTIC_USE, relationship_type=contains
+        ),
+        hsr.TextContentItem(name=codes.COMMENT, value=sentence, relationship_type=contains),
+    ]
+
+
+def evaluations_container(items: list[hsr.ContentItem]) -> hsr.ContainerContentItem | None:
+    """TID 1500's own "Qualitative Evaluations" container (CODE and TEXT items), if any."""
+    if not items:
+        return None
     container = hsr.ContainerContentItem(
-        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=contains
+        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=hsr.RelationshipTypeValues.CONTAINS
     )
     container.ContentSequence = items
     return container

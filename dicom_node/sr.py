@@ -102,7 +102,7 @@ class CerviImagingMeasurementReport(CerviReport):
             images=[(v, images[v]) for v in VIEWS if v in images],
             model=prediction.model,
             groups=groups,
-            evaluations=None,
+            evaluations=content.evaluations_container(content.demo_notice(prediction.model)),
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
@@ -257,7 +257,7 @@ class CerviNotAnalysedReport(CerviReport):
 
     @property
     def reason(self) -> str | None:
-        item = read.child(self._evaluations(), codes.COMMENT)
+        item = read.child(self._evaluations(), codes.REASON_NOT_ANALYSED)
         return str(item.TextValue) if item is not None else None
 
 

@@ -98,6 +98,8 @@ def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dat
     }
     assert evidence == {im.SOPInstanceUID for im in images.values()}
     assert "NOT FOR DIAGNOSTIC USE" in ds.SeriesDescription
+    notice = read.child(read.child(ds, codes.QUALITATIVE_EVALUATIONS), codes.COMMENT)
+    assert notice.TextValue.startswith("NOT FOR DIAGNOSTIC USE: CerviHFENet 0.1.0")
 
 
 def test_each_roi_is_a_closed_polyline_on_its_own_view(images: dict[str, Dataset]) -> None:
@@ -189,6 +191,7 @@ def test_clinical_model_report_carries_no_demo_warning(images: dict[str, Dataset
     assert back.for_diagnostic_use is True
     assert back.model == CLINICAL_MODEL
     assert "NOT FOR DIAGNOSTIC USE" not in report.SeriesDescription
+    assert read.child(report, codes.QUALITATIVE_EVALUATIONS) is None
 
 
 def test_same_input_same_bytes_and_uids_from_study_model_version(
@@ -211,6 +214,14 @@ def test_same_input_same_bytes_and_uids_from_study_model_version(
     assert other_model.series_instance_uid != uids.series_instance_uid
     for uid in (uids.series_instance_uid, uids.sop_instance_uid):
         assert uid.startswith("2.25.") and len(uid) <= 64
+
+
+def test_uid_derivation_never_changes() -> None:
+    """UIDs already sent to PACSs must come out the same after any refactoring."""
+    assert ResultUIDs.derive("1.2.3", "ab" * 32, 1) == ResultUIDs(
+        "2.25.217031720185246323473127230680995804990",
+        "2.25.22747997026903302522904841291085027755",
+    )
 
 
 def test_handing_the_tree_over_gives_the_same_bytes_as_highdicom_copying_it(

@@ -1,7 +1,7 @@
 """Content-tree builders shared by Cervi's TID 1500 reports (private to ``dicom_node.sr``).
 
-Each function returns highdicom content items or templates; ``sr.py`` assembles them into a
-document. Codes come from :mod:`dicom_node.codes` only.
+Each function returns highdicom content items or templates; ``_sr_document`` turns the root
+into a document. Codes come from :mod:`dicom_node.codes` only.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def tracking(
 
 
 def demo_evaluations(model: ModelIdentity) -> list[hsr.QualitativeEvaluation]:
-    """ "Intended use: not for diagnostic use" while the model is a demo (trained on phantoms)."""
+    """The qualitative evaluation "Intended use: Not for diagnostic use" for a demo model."""
     if not model.demo:
         return []
     return [hsr.QualitativeEvaluation(codes.INTENDED_USE, codes.NOT_FOR_DIAGNOSTIC_USE)]
@@ -167,7 +167,9 @@ def view_group(
         for lab in leading(labels)
     ]
     return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=tracking("roi", region.view, base, f"{region.view} ROI"),
+        tracking_identifier=tracking(
+            "roi", region.view, base, f"Upper cervical ROI, {region.view}"
+        ),
         referenced_region=roi,
         finding_type=codes.UPPER_CERVICAL_REGION,
         algorithm_id=algorithm_id(model),

@@ -119,7 +119,10 @@ def test_each_roi_is_a_closed_polyline_on_its_own_view(images: dict[str, Dataset
         uid, box = read.box(group)
         assert box == prediction().regions[views[uid]].box
         assert read.child(group, codes.TRACKING_UID) is not None
-        assert read.child(group, codes.TRACKING_IDENTIFIER).TextValue == f"{views[uid]} ROI"
+        assert (
+            read.child(group, codes.TRACKING_IDENTIFIER).TextValue
+            == f"Upper cervical ROI, {views[uid]}"
+        )
 
 
 def test_at_most_five_num_items_per_group_leading_findings_first(

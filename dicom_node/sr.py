@@ -7,6 +7,17 @@ Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results
 
 UIDs derive from (study, model sha256, result version) (:class:`ResultUIDs`), so building the same
 result twice gives the same bytes apart from the ``content_datetime`` the caller passes.
+
+Use (the pipeline)::
+
+    warm_up()  # once at start: highdicom loads its tables of the standard (0.3-1 s)
+    report = CerviImagingMeasurementReport(
+        prediction, {"extension": ext, "neutral": neu, "flexion": flx},  # headers suffice
+        result_version=2, content_datetime=now,
+        predecessor=DocumentReference(study_uid, previous_series_uid, previous_sop_uid),
+    )
+    report.save_as(path, enforce_file_format=True)
+    read_report(dcmread(path)).probabilities  # {"atlantoaxial_instability": 0.91, ...}
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 from pathlib import Path
 
+import highdicom.sr as hsr
 import pytest
 from pydicom import Dataset
 from pydicom.uid import ComputedRadiographyImageStorage
@@ -78,6 +79,17 @@ def test_round_trip_through_bytes(images: dict[str, Dataset]) -> None:
     assert report.predecessor is None
     assert report.for_diagnostic_use is False
     assert len(report.content.get_planar_roi_measurement_groups()) == 3  # highdicom's own API
+
+
+def test_highdicom_reads_the_file_back(images: dict[str, Dataset], tmp_path: Path) -> None:
+    path = tmp_path / "sr.dcm"
+    build(images).save_as(path, enforce_file_format=True)
+    document = hsr.srread(path)
+    assert isinstance(document, hsr.Comprehensive3DSR)
+    assert len(document.content.get_planar_roi_measurement_groups()) == 3
+    assert CerviImagingMeasurementReport.from_dataset(document).regions == {
+        view: region.box for view, region in prediction().regions.items()
+    }
 
 
 def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dataset]) -> None:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cervi.commands.db",
     "cervi.commands.studies",
     "cervi.commands.results",
+    "cervi.commands.synth",
 )
 
 

@@ -1,0 +1,306 @@
+"""Content-tree builders shared by Cervi's TID 1500 reports (private to ``dicom_node.sr``).
+
+Each function returns highdicom content items or templates; ``_sr_document`` turns the root
+into a document. Codes come from :mod:`dicom_node.codes` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+
+import highdicom.sr as hsr
+import numpy as np
+from pydicom import Dataset
+
+from dicom_node import codes
+from inference.result import LabelPrediction, ModelIdentity, RegionOfInterest
+
+#: The namespace of Cervi's name-based (UUID v5) UIDs, written as "2.25.<uuid as integer>"
+#: (PS3.5 B.2). Fixed forever: changing it changes every UID Cervi has ever derived.
+UID_NAMESPACE = uuid.UUID("6f3b0c2e-5a7d-4c1e-9a52-3f0d2b7c9e41")
+
+MANUFACTURER = "Cervi"
+MAX_NUM_PER_GROUP = 5  # OHIF shows at most five NUM labels per measurement group
+
+
+def derive_uid(*parts: str) -> str:
+    """A UID that depends only on ``parts`` (same parts, same UID; PS3.5 B.2 "2.25." form)."""
+    return f"2.25.{uuid.uuid5(UID_NAMESPACE, chr(31).join(parts)).int}"
+
+
+def observation_context(model: ModelIdentity) -> hsr.ObservationContext:
+    """TID 1001/1004: the device observer is the model (name, version, file hash)."""
+    device = hsr.DeviceObserverIdentifyingAttributes(
+        uid=derive_uid("device", model.sha256),
+        name=model.name,
+        manufacturer_name=MANUFACTURER,
+        model_name=f"{model.name} {model.version}",
+        serial_number=model.sha256,
+    )
+    return hsr.ObservationContext(
+        observer_device_context=hsr.ObserverContext(
+            observer_type=codes.DEVICE,
+            observer_identifying_attributes=device,
+        )
+    )
+
+
+def algorithm_id(
+    model: ModelIdentity, threshold: float | None = None
+) -> hsr.AlgorithmIdentification:
+    """TID 4019 Algorithm Identification; parameters: the model file hash and, for a label's
+    decision, its threshold (``threshold=0.5``, a probability)."""
+    parameters = [f"sha256={model.sha256}"]
+    if threshold is not None:
+        parameters.append(f"threshold={threshold!r}")
+    return hsr.AlgorithmIdentification(
+        name=model.name, version=model.version, parameters=parameters, manufacturer=MANUFACTURER
+    )
+
+
+def image_library(entries: Sequence[tuple[str | None, Dataset]]) -> hsr.ContainerContentItem:
+    """TID 1600 Image Library: one entry (TID 1601) per (view or None, source image); an image
+    whose view is unknown is listed without view descriptors.
+
+    Descriptors are the ones every DX/CR header has (modality, view, rows, columns), so a CR
+    without PatientOrientation is still listed (highdicom's ``ImageLibrary`` requires it).
+    """
+    group = hsr.ContainerContentItem(
+        name=codes.IMAGE_LIBRARY_GROUP, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+    )
+    group.ContentSequence = [_library_entry(view, image) for view, image in entries]
+    library = hsr.ContainerContentItem(
+        name=codes.IMAGE_LIBRARY, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+    )
+    library.ContentSequence = [group]
+    return library
+
+
+def _library_entry(view: str | None, image: Dataset) -> hsr.ImageContentItem:
+    acq = hsr.RelationshipTypeValues.HAS_ACQ_CONTEXT
+    entry = hsr.ImageContentItem(
+        name=codes.SOURCE,
+        referenced_sop_class_uid=image.SOPClassUID,
+        referenced_sop_instance_uid=image.SOPInstanceUID,
+        relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+    )
+    modality = codes.MODALITIES.get(str(image.get("Modality", "OT")), codes.MODALITIES["OT"])
+    items: list[hsr.ContentItem] = [
+        hsr.CodeContentItem(name=codes.MODALITY, value=modality, relationship_type=acq)
+    ]
+    if view is not None:
+        items.append(
+            hsr.CodeContentItem(
+                name=codes.IMAGE_VIEW, value=codes.LATERAL_PROJECTION, relationship_type=acq
+            )
+        )
+    modifier = codes.VIEW_MODIFIERS[view] if view is not None else None
+    if modifier is not None:
+        items.append(
+            hsr.CodeContentItem(
+                name=codes.IMAGE_VIEW_MODIFIER, value=modifier, relationship_type=acq
+            )
+        )
+    for name, keyword in ((codes.PIXEL_DATA_ROWS, "Rows"), (codes.PIXEL_DATA_COLUMNS, "Columns")):
+        value = image.get(keyword)
+        if value is None:  # an unreadable image may lack them
+            continue
+        items.append(
+            hsr.NumContentItem(
+                name=name, value=int(value), unit=codes.PIXELS, relationship_type=acq
+            )
+        )
+    entry.ContentSequence = items
+    return entry
+
+
+def tracking(
+    kind: str, name: str, base: tuple[str, ...], identifier: str
+) -> hsr.TrackingIdentifier:
+    """TID 4108 with a human readable identifier and a UID derived from the result's UIDs."""
+    return hsr.TrackingIdentifier(uid=derive_uid(*base, kind, name), identifier=identifier)
+
+
+def demo_evaluations(model: ModelIdentity) -> list[hsr.QualitativeEvaluation]:
+    """The qualitative evaluation "Intended use: Not for diagnostic use" for a demo model."""
+    if not model.demo:
+        return []
+    return [hsr.QualitativeEvaluation(codes.INTENDED_USE, codes.NOT_FOR_DIAGNOSTIC_USE)]
+
+
+def percent(probability: float) -> float:
+    """A probability as the NUM value written (percent, 4 decimals: stable DS text)."""
+    return round(probability * 100.0, 4)
+
+
+def leading(labels: Iterable[LabelPrediction], n: int = MAX_NUM_PER_GROUP) -> list[LabelPrediction]:
+    """The ``n`` most probable labels, ties broken by the label table's order."""
+    order = {key: i for i, key in enumerate(codes.LABELS)}
+    return sorted(labels, key=lambda lab: (-lab.probability, order[lab.key]))[:n]
+
+
+def view_group(
+    region: RegionOfInterest,
+    image: Dataset,
+    labels: Sequence[LabelPrediction],
+    model: ModelIdentity,
+    base: tuple[str, ...],
+) -> hsr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    """TID 1410 for one view: the ROI as a closed POLYLINE on that image, and as NUM items the
+    leading findings' probabilities in percent (what OHIF shows beside the ROI). No finding
+    site: OHIF would show it as one more label, named by its SNOMED code."""
+    x0, y0, x1, y1 = region.box
+    points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
+    roi = hsr.ImageRegion(
+        graphic_type=hsr.GraphicTypeValues.POLYLINE,
+        graphic_data=points,
+        source_image=hsr.SourceImageForRegion(
+            referenced_sop_class_uid=image.SOPClassUID,
+            referenced_sop_instance_uid=image.SOPInstanceUID,
+        ),
+    )
+    measurements = [
+        hsr.Measurement(
+            name=codes.PROBABILITIES[lab.key], value=percent(lab.probability), unit=codes.PERCENT
+        )
+        for lab in leading(labels)
+    ]
+    return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking(
+            "roi", region.view, base, f"Upper cervical ROI, {region.view}"
+        ),
+        referenced_region=roi,
+        finding_type=codes.UPPER_CERVICAL_REGION,
+        algorithm_id=algorithm_id(model),
+        measurements=measurements,
+        qualitative_evaluations=demo_evaluations(model),
+    )
+
+
+def label_group(
+    label: LabelPrediction,
+    sources: Sequence[Dataset],
+    model: ModelIdentity,
+    base: tuple[str, ...],
+) -> hsr.MeasurementsAndQualitativeEvaluations:
+    """TID 1501 for one label, study level: the probability as NUM (percent) inferred from the
+    source images, the decision as a qualitative evaluation (Present/Absent), the decision
+    threshold as an algorithm parameter.
+
+    Every NUM here has its INFERRED FROM source images: OHIF reads a measurement group without
+    SCOORD through each NUM's content sequence and fails on a NUM that has none.
+    """
+    finding = codes.LABELS[label.key]
+    return hsr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking("label", label.key, base, finding.meaning),
+        finding_type=finding,
+        algorithm_id=algorithm_id(model, threshold=label.threshold),
+        measurements=[
+            hsr.Measurement(
+                name=codes.PROBABILITIES[label.key],
+                value=percent(label.probability),
+                unit=codes.PERCENT,
+                referenced_images=[
+                    hsr.SourceImageForMeasurement(
+                        referenced_sop_class_uid=image.SOPClassUID,
+                        referenced_sop_instance_uid=image.SOPInstanceUID,
+                    )
+                    for image in sources
+                ],
+            )
+        ],
+        qualitative_evaluations=[
+            hsr.QualitativeEvaluation(finding, codes.PRESENT if label.present else codes.ABSENT),
+            *demo_evaluations(model),
+        ],
+    )
+
+
+def outcome_evaluations(
+    states: Mapping[str, str], model: ModelIdentity, reason: str | None
+) -> hsr.ContainerContentItem | None:
+    """TID 1500's own "Qualitative Evaluations" container for the not-analysed outcome: the
+    outcome, the state of each view, the reason (TEXT) and the demo notice."""
+    contains = hsr.RelationshipTypeValues.CONTAINS
+    items: list[hsr.ContentItem] = [
+        hsr.CodeContentItem(
+            name=codes.ANALYSIS_OUTCOME, value=codes.NOT_ANALYSED, relationship_type=contains
+        )
+    ]
+    items += [
+        hsr.CodeContentItem(
+            name=codes.VIEW_STATUS[view], value=codes.VIEW_STATES[state], relationship_type=contains
+        )
+        for view, state in states.items()
+    ]
+    if reason:
+        items.append(
+            hsr.TextContentItem(
+                name=codes.REASON_NOT_ANALYSED, value=reason, relationship_type=contains
+            )
+        )
+    return evaluations_container(items + demo_notice(model))
+
+
+def demo_notice(model: ModelIdentity) -> list[hsr.ContentItem]:
+    """For a demo model: "Intended use: Not for diagnostic use" (CODE) and a sentence any SR
+    text rendering shows (TEXT Comment)."""
+    if not model.demo:
+        return []
+    contains = hsr.RelationshipTypeValues.CONTAINS
+    sentence = (
+        f"NOT FOR DIAGNOSTIC USE: {model.name} {model.version} is a demo model trained on "
+        "synthetic phantoms."
+    )
+    return [
+        hsr.CodeContentItem(
+            name=codes.INTENDED_USE, value=codes.NOT_FOR_DIAGNOSTIC_USE, relationship_type=contains
+        ),
+        hsr.TextContentItem(name=codes.COMMENT, value=sentence, relationship_type=contains),
+    ]
+
+
+def evaluations_container(items: list[hsr.ContentItem]) -> hsr.ContainerContentItem | None:
+    """TID 1500's own "Qualitative Evaluations" container (CODE and TEXT items), if any."""
+    if not items:
+        return None
+    container = hsr.ContainerContentItem(
+        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+    )
+    container.ContentSequence = items
+    return container
+
+
+def report_root(
+    model: ModelIdentity,
+    library: hsr.ContainerContentItem,
+    groups: Sequence[Sequence[hsr.ContentItem]],
+    evaluations: hsr.ContainerContentItem | None,
+) -> hsr.ContainerContentItem:
+    """TID 1500 root: language, device observer, procedure, Image Library, then the Imaging
+    Measurements container (only when there are groups: OHIF fails on a group without ROI or
+    NUM) and the Qualitative Evaluations container. Assembled here because highdicom's
+    ``MeasurementReport`` insists on at least one measurement group and on its own Image
+    Library."""
+    root = hsr.ContainerContentItem(name=codes.IMAGING_MEASUREMENT_REPORT, template_id="1500")
+    items: list[hsr.ContentItem] = [
+        *hsr.LanguageOfContentItemAndDescendants(codes.LANGUAGE),
+        *observation_context(model),
+        hsr.CodeContentItem(
+            name=codes.PROCEDURE_REPORTED_CONCEPT,
+            value=codes.PROCEDURE_REPORTED,
+            relationship_type=hsr.RelationshipTypeValues.HAS_CONCEPT_MOD,
+        ),
+        library,
+    ]
+    if groups:
+        container = hsr.ContainerContentItem(
+            name=codes.IMAGING_MEASUREMENTS, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+        )
+        container.ContentSequence = [item for group in groups for item in group]
+        items.append(container)
+    if evaluations is not None:
+        items.append(evaluations)
+    root.ContentSequence = items
+    return root

@@ -1,0 +1,298 @@
+"""Cervi's results as DICOM Structured Reports: TID 1500 "Imaging Measurement Report" in a
+Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results in DICOM").
+
+- :class:`CerviImagingMeasurementReport`: the analysed outcome (ROIs, probabilities, findings).
+- :class:`CerviNotAnalysedReport`: the "insufficient views / unreadable" outcome.
+- :func:`read_report`: either of them from a dataset (for example one read back from the PACS).
+
+UIDs derive from (study, model sha256, result version) (:class:`ResultUIDs`), so building the same
+result twice gives the same bytes apart from the ``content_datetime`` the caller passes.
+
+Use (the pipeline)::
+
+    warm_up()  # once at start: highdicom loads its tables of the standard (0.3-1 s)
+    report = CerviImagingMeasurementReport(
+        prediction, {"extension": ext, "neutral": neu, "flexion": flx},  # headers suffice
+        result_version=2, content_datetime=now,
+        predecessor=DocumentReference(study_uid, previous_series_uid, previous_sop_uid),
+    )
+    report.save_as(path, enforce_file_format=True)
+    read_report(dcmread(path)).probabilities  # {"atlantoaxial_instability": 0.91, ...}
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import highdicom.sr as hsr
+import numpy as np
+from pydicom import Dataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation
+
+from dicom_node import _sr_checks as checks
+from dicom_node import _sr_content as content
+from dicom_node import _sr_read as read
+from dicom_node import codes
+from dicom_node._sr_document import (
+    SERIES_NUMBER,
+    CerviReport,
+    DocumentReference,
+    ResultUIDs,
+)
+from inference.result import VIEWS, ModelIdentity, StudyPrediction
+
+__all__ = [
+    "CerviImagingMeasurementReport",
+    "CerviNotAnalysedReport",
+    "DocumentReference",
+    "ResultUIDs",
+    "read_report",
+    "warm_up",
+]
+
+
+class CerviImagingMeasurementReport(CerviReport):
+    """Cervi's analysed result: :dcm:`TID 1500 Imaging Measurement Report
+    <part16/chapter_A.html#sect_TID_1500>` (root DCM 126000) in a Comprehensive 3D SR.
+
+    See https://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_A.html#sect_TID_1500
+
+    Content: device observer = the model (TID 1004); Image Library (TID 1600) with the source
+    images and their views; per view a TID 1410 group (tracking identifier and UID, the ROI as
+    a closed SCOORD POLYLINE, the leading findings' probabilities as at most five NUM items in
+    percent); per label a TID 1501 group (the probability as NUM inferred from the images the
+    model used, Present/Absent as a qualitative evaluation, the threshold as a TID 4019
+    parameter); TID 4019 algorithm identification in every group.
+    """
+
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        return any(
+            (f := read.finding_type(g)) is not None and codes.label_for(str(f.CodeValue))
+            for g in read.measurement_groups(dataset)
+        )
+
+    def __init__(
+        self,
+        prediction: StudyPrediction,
+        images: Mapping[str, Dataset],
+        *,
+        result_version: int,
+        content_datetime: datetime.datetime,
+        predecessor: DocumentReference | None = None,
+        series_number: int = SERIES_NUMBER,
+    ) -> None:
+        """
+        Parameters
+        ----------
+        prediction: the model's result for the study.
+        images: {view: source image header} for every view the prediction used (pixel data is
+            not needed); all in one study, which the SR joins.
+        result_version: 1 for the first result of the study, +1 for each re-analysis.
+        content_datetime: the SR's content (and instance creation) date and time.
+        predecessor: the previous version's SR; required exactly when ``result_version > 1``.
+        series_number: Series Number of Cervi's SR series.
+        """
+        if not isinstance(prediction, StudyPrediction):
+            raise TypeError('Argument "prediction" must have type StudyPrediction.')
+        study = checks.check_common(images, prediction.model, result_version, content_datetime)
+        checks.check_predecessor(predecessor, result_version, study)
+        checks.check_prediction(prediction, images)
+        base = (study, prediction.model.sha256, str(result_version))
+        labels = sorted(prediction.labels, key=lambda lab: list(codes.LABELS).index(lab.key))
+        groups: list[Any] = [
+            content.view_group(prediction.regions[v], images[v], labels, prediction.model, base)
+            for v in VIEWS
+            if v in prediction.regions
+        ]
+        used = [images[v] for v in VIEWS if v in prediction.views_used]
+        groups += [content.label_group(lab, used, prediction.model, base) for lab in labels]
+        self._build(
+            images=[(v, images[v]) for v in VIEWS if v in images],
+            model=prediction.model,
+            groups=groups,
+            evaluations=content.evaluations_container(content.demo_notice(prediction.model)),
+            result_version=result_version,
+            content_datetime=content_datetime,
+            predecessor=predecessor,
+            series_number=series_number,
+        )
+
+    def _label_groups(self) -> dict[str, Dataset]:
+        found: dict[str, Dataset] = {}
+        for group in self._groups():
+            finding = read.finding_type(group)
+            key = codes.label_for(str(finding.CodeValue)) if finding is not None else None
+            if key is not None:
+                found[key] = group
+        return found
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        """{label key: probability in [0, 1]} (study level)."""
+        return {
+            key: read.num_value(read.child(group, codes.PROBABILITIES[key])) / 100.0
+            for key, group in self._label_groups().items()
+        }
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """{label key: decision threshold in [0, 1]} (TID 4019 parameter ``threshold=``)."""
+        values = {}
+        for key, group in self._label_groups().items():
+            params = read.algorithm(group)[2]
+            values[key] = float(next(p for p in params if p.startswith("threshold=")).split("=")[1])
+        return values
+
+    @property
+    def findings(self) -> dict[str, bool]:
+        """{label key: present?} from the qualitative evaluations."""
+        return {
+            key: read.is_(read.code_value(read.child(group, codes.LABELS[key])), codes.PRESENT)
+            for key, group in self._label_groups().items()
+        }
+
+    @property
+    def regions(self) -> dict[str, tuple[float, float, float, float]]:
+        """{view: (x0, y0, x1, y1)} of the ROIs, in pixels of that view's image."""
+        views = read.library_views(self)
+        boxes = {}
+        for group in self._groups(codes.UPPER_CERVICAL_REGION):
+            uid, box = read.box(group)
+            boxes[views[uid]] = box
+        return {v: boxes[v] for v in VIEWS if v in boxes}
+
+
+class CerviNotAnalysedReport(CerviReport):
+    """Cervi's "not analysed" outcome, same template family: :dcm:`TID 1500
+    <part16/chapter_A.html#sect_TID_1500>` without measurement groups; its "Qualitative
+    Evaluations" container says "Analysis outcome: Not analysed" and, per view, Received /
+    Missing / Unreadable, with an optional comment. The images that did arrive are in the Image
+    Library (and the evidence), with their views where known.
+
+    See https://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_A.html#sect_TID_1500
+    """
+
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        evaluations = read.child(dataset, codes.QUALITATIVE_EVALUATIONS)
+        return (
+            evaluations is not None and read.child(evaluations, codes.ANALYSIS_OUTCOME) is not None
+        )
+
+    def __init__(
+        self,
+        images: Mapping[str, Dataset],
+        model: ModelIdentity,
+        *,
+        missing: Sequence[str] = (),
+        unreadable: Sequence[str] = (),
+        unidentified: Sequence[Dataset] = (),
+        reason: str | None = None,
+        result_version: int,
+        content_datetime: datetime.datetime,
+        predecessor: DocumentReference | None = None,
+        series_number: int = SERIES_NUMBER,
+    ) -> None:
+        """
+        Parameters
+        ----------
+        images: {view: header} of every image that arrived with a known view, unreadable ones
+            included (may be empty when ``unidentified`` is not).
+        model: the configured model (the device observer, even when it did not run).
+        missing: views that never arrived (not in ``images``).
+        unreadable: views that arrived but could not be read (in ``images``).
+        unidentified: headers of images that arrived but whose view is unknown; they are
+            listed and referenced without a view.
+        reason: an optional free-text comment (no patient data).
+        result_version, content_datetime, predecessor, series_number: as for
+            :class:`CerviImagingMeasurementReport`.
+        """
+        study = checks.check_common(
+            images, model, result_version, content_datetime, others=unidentified
+        )
+        checks.check_predecessor(predecessor, result_version, study)
+        checks.check_views(images, missing, unreadable, reason)
+        states = {
+            v: "missing" if v in missing else "unreadable" if v in unreadable else "received"
+            for v in VIEWS
+            if v in missing or v in images
+        }
+        arrived: list[tuple[str | None, Dataset]] = [(v, images[v]) for v in VIEWS if v in images]
+        arrived += [(None, image) for image in unidentified]
+        self._build(
+            images=arrived,
+            model=model,
+            groups=[],
+            evaluations=content.outcome_evaluations(states, model, reason),
+            result_version=result_version,
+            content_datetime=content_datetime,
+            predecessor=predecessor,
+            series_number=series_number,
+        )
+
+    def _evaluations(self) -> Dataset:
+        return read.child(self, codes.QUALITATIVE_EVALUATIONS)
+
+    def _states(self) -> dict[str, str]:
+        group = self._evaluations()
+        states = {}
+        for view, concept in codes.VIEW_STATUS.items():
+            item = read.child(group, concept)
+            if item is None:
+                continue
+            for state, code in codes.VIEW_STATES.items():
+                if read.is_(read.code_value(item), code):
+                    states[view] = state
+        return states
+
+    @property
+    def view_states(self) -> dict[str, str]:
+        """{view: "received" | "missing" | "unreadable"}."""
+        return self._states()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(v for v, s in self._states().items() if s == "missing")
+
+    @property
+    def unreadable(self) -> tuple[str, ...]:
+        return tuple(v for v, s in self._states().items() if s == "unreadable")
+
+    @property
+    def unidentified(self) -> tuple[str, ...]:
+        """SOP Instance UIDs of the arrived images whose view is unknown."""
+        return tuple(uid for uid, view in read.library_views(self).items() if view == "unknown")
+
+    @property
+    def reason(self) -> str | None:
+        item = read.child(self._evaluations(), codes.REASON_NOT_ANALYSED)
+        return str(item.TextValue) if item is not None else None
+
+
+def warm_up() -> None:
+    """Load highdicom's tables of the DICOM standard now rather than in the first SR.
+
+    highdicom reads them lazily on first use (here: the IOD check inside ``ImageRegion``); that
+    costs 0.4 to 0.7 s once per process. Call this once at service start.
+    """
+    hsr.ImageRegion(
+        graphic_type=hsr.GraphicTypeValues.POINT,
+        graphic_data=np.zeros((1, 2)),
+        source_image=hsr.SourceImageForRegion(
+            referenced_sop_class_uid=DigitalXRayImageStorageForPresentation,
+            referenced_sop_instance_uid=content.derive_uid("warm-up"),
+        ),
+    )
+
+
+def read_report(dataset: Dataset) -> CerviImagingMeasurementReport | CerviNotAnalysedReport:
+    """Whichever Cervi report ``dataset`` holds (``ValueError`` if neither)."""
+    for cls in (CerviImagingMeasurementReport, CerviNotAnalysedReport):
+        try:
+            return cls.from_dataset(dataset)
+        except ValueError:
+            continue
+    raise ValueError('Argument "dataset" is not a Cervi report.')

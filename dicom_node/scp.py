@@ -197,12 +197,28 @@ def handle_requested(event: Event, config: ListenerConfig, sink: InstanceSink) -
     else:
         return
     event.assoc.acse.send_reject(result, source, reason)
+    _wait_until_sent(event.assoc)
     detail = f"association rejected ({result.name.lower()}): called={called!r}"
     logger.warning(detail, extra={"event": kind, "calling_ae": calling, "peer": peer})
     try:
         sink.reject(Rejection(kind=kind, calling_ae=calling, peer=peer, detail=detail))
     except Exception:
         logger.exception("could not record the rejection", extra={"event": "audit_failed"})
+
+
+def _wait_until_sent(assoc: object, timeout: float = 2.0) -> None:
+    """Wait until the DUL thread has written the A-ASSOCIATE-RJ (state Sta13).
+
+    pynetdicom closes the socket as soon as this handler returns, racing its own DUL thread:
+    without the wait the caller may see the connection drop instead of the rejection, and a
+    sender that does not see "rejected permanent" keeps retrying.
+    """
+    dul = assoc.dul  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not dul.to_provider_queue.queue and dul.state_machine.current_state == "Sta13":
+            return
+        time.sleep(0.001)
 
 
 def handle_echo(event: Event) -> int:

@@ -1,0 +1,103 @@
+"""Argument checks of the Cervi SR builders (private to ``dicom_node.sr``): fail fast, naming
+the argument, before any DICOM is built."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydicom import Dataset
+
+from dicom_node import codes
+from inference.result import VIEWS, ModelIdentity, StudyPrediction
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_common(
+    images: Any,
+    model: Any,
+    result_version: Any,
+    content_datetime: Any,
+    predecessor: Any,
+    reference_type: type,
+) -> None:
+    """Fail fast, naming the argument, on what both reports take."""
+    if not isinstance(images, Mapping) or not images:
+        raise TypeError('Argument "images" must be a non-empty mapping of view to Dataset.')
+    for view, image in images.items():
+        if view not in VIEWS:
+            raise ValueError(f'Argument "images" has unknown view "{view}" (expected {VIEWS}).')
+        if not isinstance(image, Dataset):
+            raise TypeError(f'Argument "images" must map to Dataset; "{view}" does not.')
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Rows", "Columns"):
+            if keyword not in image:
+                raise ValueError(f'Argument "images": the "{view}" image lacks {keyword}.')
+    studies = {str(image.StudyInstanceUID) for image in images.values()}
+    if len(studies) != 1:
+        raise ValueError('Argument "images" must all belong to one study.')
+    if not isinstance(model, ModelIdentity):
+        raise TypeError('Argument "model" must have type ModelIdentity.')
+    if not _SHA256.match(model.sha256):
+        raise ValueError('Argument "model" must carry a lowercase hex sha256 of 64 characters.')
+    if isinstance(result_version, bool) or not isinstance(result_version, int):
+        raise TypeError('Argument "result_version" must have type int.')
+    if result_version < 1:
+        raise ValueError('Argument "result_version" must be at least 1.')
+    if not isinstance(content_datetime, datetime.datetime):
+        raise TypeError('Argument "content_datetime" must have type datetime.datetime.')
+    if predecessor is not None and not isinstance(predecessor, reference_type):
+        raise TypeError('Argument "predecessor" must have type DocumentReference or be None.')
+    if result_version == 1 and predecessor is not None:
+        raise ValueError('Argument "predecessor" must be None for result version 1.')
+    if result_version > 1 and predecessor is None:
+        raise ValueError(f'Argument "predecessor" is required for result version {result_version}.')
+    if predecessor is not None and predecessor.study_instance_uid not in studies:
+        raise ValueError('Argument "predecessor" must be in the same study as "images".')
+
+
+def check_prediction(prediction: StudyPrediction, images: Mapping[str, Dataset]) -> None:
+    keys = [lab.key for lab in prediction.labels]
+    if not keys:
+        raise ValueError('Argument "prediction" has no labels.')
+    unknown = sorted(set(keys) - set(codes.LABELS))
+    if unknown or len(set(keys)) != len(keys):
+        raise ValueError(
+            f'Argument "prediction" has unknown or repeated labels: {unknown or keys}.'
+        )
+    for lab in prediction.labels:
+        if not (0.0 <= lab.probability <= 1.0 and 0.0 <= lab.threshold <= 1.0):
+            raise ValueError(
+                f'Argument "prediction": {lab.key} probability/threshold outside [0, 1].'
+            )
+    if not prediction.regions:
+        raise ValueError('Argument "prediction" has no regions of interest.')
+    for view in (*prediction.views_used, *prediction.regions):
+        if view not in images:
+            raise ValueError(f'Argument "images" lacks the "{view}" view the prediction used.')
+    for view, region in prediction.regions.items():
+        x0, y0, x1, y1 = region.box
+        image = images[view]
+        if region.view != view:
+            raise ValueError(f'Argument "prediction": region under "{view}" says "{region.view}".')
+        if not (0 <= x0 < x1 <= image.Columns and 0 <= y0 < y1 <= image.Rows):
+            raise ValueError(
+                f'Argument "prediction": the "{view}" box {region.box} is not inside the image.'
+            )
+
+
+def check_views(images: Mapping[str, Dataset], missing: Any, unreadable: Any, reason: Any) -> None:
+    """The "not analysed" arguments: which views are missing or unreadable, and why."""
+    for name, views in (("missing", missing), ("unreadable", unreadable)):
+        if isinstance(views, str) or not all(v in VIEWS for v in views):
+            raise ValueError(f'Argument "{name}" must be a sequence of views from {VIEWS}.')
+    if set(missing) & set(images):
+        raise ValueError('Argument "missing" names a view that is in "images".')
+    if not set(unreadable) <= set(images):
+        raise ValueError('Argument "unreadable" names a view that is not in "images".')
+    if not missing and not unreadable:
+        raise ValueError('Arguments "missing" and "unreadable" are both empty: nothing to report.')
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError('Argument "reason" must have type str or be None.')

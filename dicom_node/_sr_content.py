@@ -1,0 +1,235 @@
+"""Content-tree builders shared by Cervi's TID 1500 reports (private to ``dicom_node.sr``).
+
+Each function returns highdicom content items or templates; ``sr.py`` assembles them into a
+document. Codes come from :mod:`dicom_node.codes` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+
+import highdicom.sr as hsr
+import numpy as np
+from pydicom import Dataset
+
+from dicom_node import codes
+from inference.result import LabelPrediction, ModelIdentity, RegionOfInterest
+
+#: The namespace of Cervi's name-based (UUID v5) UIDs, written as "2.25.<uuid as integer>"
+#: (PS3.5 B.2). Fixed forever: changing it changes every UID Cervi has ever derived.
+UID_NAMESPACE = uuid.UUID("6f3b0c2e-5a7d-4c1e-9a52-3f0d2b7c9e41")
+
+MANUFACTURER = "Cervi"
+MAX_NUM_PER_GROUP = 5  # OHIF shows at most five NUM labels per measurement group
+
+
+def derive_uid(*parts: str) -> str:
+    """A UID that depends only on ``parts`` (same parts, same UID; PS3.5 B.2 "2.25." form)."""
+    return f"2.25.{uuid.uuid5(UID_NAMESPACE, chr(31).join(parts)).int}"
+
+
+def observation_context(model: ModelIdentity) -> hsr.ObservationContext:
+    """TID 1001/1004: the device observer is the model (name, version, file hash)."""
+    device = hsr.DeviceObserverIdentifyingAttributes(
+        uid=derive_uid("device", model.sha256),
+        name=model.name,
+        manufacturer_name=MANUFACTURER,
+        model_name=f"{model.name} {model.version}",
+        serial_number=model.sha256,
+    )
+    return hsr.ObservationContext(
+        observer_device_context=hsr.ObserverContext(
+            observer_type=codes.DEVICE,
+            observer_identifying_attributes=device,
+        )
+    )
+
+
+def algorithm_id(model: ModelIdentity) -> hsr.AlgorithmIdentification:
+    """TID 4019 Algorithm Identification, with the model file hash as its parameter."""
+    return hsr.AlgorithmIdentification(
+        name=model.name,
+        version=model.version,
+        parameters=[f"sha256={model.sha256}"],
+        manufacturer=MANUFACTURER,
+    )
+
+
+def image_library(images: Mapping[str, Dataset]) -> hsr.ContainerContentItem:
+    """TID 1600 Image Library: one entry (TID 1601) per source image, with its view.
+
+    Built from header fields that every DX/CR image has; optional descriptors (orientation,
+    pixel spacing) are written only when the image carries them, so a CR without
+    PatientOrientation is still listed (highdicom's ``ImageLibrary`` requires them).
+    """
+    group = hsr.ContainerContentItem(
+        name=codes.IMAGE_LIBRARY_GROUP, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+    )
+    group.ContentSequence = [_library_entry(view, image) for view, image in images.items()]
+    library = hsr.ContainerContentItem(
+        name=codes.IMAGE_LIBRARY, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+    )
+    library.ContentSequence = [group]
+    return library
+
+
+def _library_entry(view: str, image: Dataset) -> hsr.ImageContentItem:
+    acq = hsr.RelationshipTypeValues.HAS_ACQ_CONTEXT
+    entry = hsr.ImageContentItem(
+        name=codes.SOURCE,
+        referenced_sop_class_uid=image.SOPClassUID,
+        referenced_sop_instance_uid=image.SOPInstanceUID,
+        relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+    )
+    modality = codes.MODALITIES.get(str(image.get("Modality", "OT")), codes.MODALITIES["OT"])
+    items: list[hsr.ContentItem] = [
+        hsr.CodeContentItem(name=codes.MODALITY, value=modality, relationship_type=acq),
+        hsr.CodeContentItem(
+            name=codes.IMAGE_VIEW, value=codes.LATERAL_PROJECTION, relationship_type=acq
+        ),
+    ]
+    modifier = codes.VIEW_MODIFIERS[view]
+    if modifier is not None:
+        items.append(
+            hsr.CodeContentItem(
+                name=codes.IMAGE_VIEW_MODIFIER, value=modifier, relationship_type=acq
+            )
+        )
+    for name, value in (
+        (codes.PIXEL_DATA_ROWS, image.Rows),
+        (codes.PIXEL_DATA_COLUMNS, image.Columns),
+    ):
+        items.append(
+            hsr.NumContentItem(
+                name=name, value=int(value), unit=codes.PIXELS, relationship_type=acq
+            )
+        )
+    entry.ContentSequence = items
+    return entry
+
+
+def tracking(
+    kind: str, name: str, base: tuple[str, ...], identifier: str
+) -> hsr.TrackingIdentifier:
+    """TID 4108 with a human readable identifier and a UID derived from the result's UIDs."""
+    return hsr.TrackingIdentifier(uid=derive_uid(*base, kind, name), identifier=identifier)
+
+
+def demo_evaluations(model: ModelIdentity) -> list[hsr.QualitativeEvaluation]:
+    """ "Intended use: not for diagnostic use" while the model is a demo (trained on phantoms)."""
+    if not model.demo:
+        return []
+    return [hsr.QualitativeEvaluation(codes.INTENDED_USE, codes.NOT_FOR_DIAGNOSTIC_USE)]
+
+
+def percent(probability: float) -> float:
+    """A probability as the NUM value written (percent, 4 decimals: stable DS text)."""
+    return round(probability * 100.0, 4)
+
+
+def leading(labels: Iterable[LabelPrediction], n: int = MAX_NUM_PER_GROUP) -> list[LabelPrediction]:
+    """The ``n`` most probable labels, ties broken by the label table's order."""
+    order = {key: i for i, key in enumerate(codes.LABELS)}
+    return sorted(labels, key=lambda lab: (-lab.probability, order[lab.key]))[:n]
+
+
+def view_group(
+    region: RegionOfInterest,
+    image: Dataset,
+    labels: Sequence[LabelPrediction],
+    model: ModelIdentity,
+    base: tuple[str, ...],
+) -> hsr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    """TID 1410 for one view: the ROI as a closed POLYLINE on that image, and as NUM items the
+    leading findings' probabilities in percent (what OHIF shows beside the ROI)."""
+    x0, y0, x1, y1 = region.box
+    points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
+    roi = hsr.ImageRegion(
+        graphic_type=hsr.GraphicTypeValues.POLYLINE,
+        graphic_data=points,
+        source_image=hsr.SourceImageForRegion(
+            referenced_sop_class_uid=image.SOPClassUID,
+            referenced_sop_instance_uid=image.SOPInstanceUID,
+        ),
+    )
+    measurements = [
+        hsr.Measurement(
+            name=codes.PROBABILITIES[lab.key], value=percent(lab.probability), unit=codes.PERCENT
+        )
+        for lab in leading(labels)
+    ]
+    return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking("roi", region.view, base, f"{region.view} ROI"),
+        referenced_region=roi,
+        finding_type=codes.UPPER_CERVICAL_REGION,
+        finding_sites=[hsr.FindingSite(codes.CERVICAL_SPINE)],
+        algorithm_id=algorithm_id(model),
+        measurements=measurements,
+        qualitative_evaluations=demo_evaluations(model),
+    )
+
+
+def label_group(
+    label: LabelPrediction, model: ModelIdentity, base: tuple[str, ...]
+) -> hsr.MeasurementsAndQualitativeEvaluations:
+    """TID 1501 for one label, study level: probability and threshold as NUM (percent), the
+    decision as a qualitative evaluation (Present/Absent)."""
+    finding = codes.LABELS[label.key]
+    return hsr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking("label", label.key, base, finding.meaning),
+        finding_type=finding,
+        finding_sites=[hsr.FindingSite(codes.CERVICAL_SPINE)],
+        algorithm_id=algorithm_id(model),
+        measurements=[
+            hsr.Measurement(
+                name=codes.PROBABILITIES[label.key],
+                value=percent(label.probability),
+                unit=codes.PERCENT,
+            ),
+            hsr.Measurement(
+                name=codes.DECISION_THRESHOLD, value=percent(label.threshold), unit=codes.PERCENT
+            ),
+        ],
+        qualitative_evaluations=[
+            hsr.QualitativeEvaluation(finding, codes.PRESENT if label.present else codes.ABSENT),
+            *demo_evaluations(model),
+        ],
+    )
+
+
+def outcome_group(
+    states: Mapping[str, str],
+    images: Mapping[str, Dataset],
+    model: ModelIdentity,
+    base: tuple[str, ...],
+    reason: str | None,
+) -> hsr.MeasurementsAndQualitativeEvaluations:
+    """TID 1501 saying "not analysed" and the state of each view, referencing received images."""
+    evaluations = [hsr.QualitativeEvaluation(codes.ANALYSIS_OUTCOME, codes.NOT_ANALYSED)]
+    evaluations += [
+        hsr.QualitativeEvaluation(codes.VIEW_STATUS[view], codes.VIEW_STATES[state])
+        for view, state in states.items()
+    ]
+    group = hsr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking("outcome", "not_analysed", base, "Analysis outcome"),
+        finding_type=codes.NOT_ANALYSED,
+        algorithm_id=algorithm_id(model),
+        qualitative_evaluations=evaluations + demo_evaluations(model),
+        source_images=[
+            hsr.SourceImageForMeasurementGroup(
+                referenced_sop_class_uid=image.SOPClassUID,
+                referenced_sop_instance_uid=image.SOPInstanceUID,
+            )
+            for image in images.values()
+        ],
+    )
+    if reason:
+        group[0].ContentSequence.append(
+            hsr.TextContentItem(
+                name=codes.COMMENT,
+                value=reason,
+                relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+            )
+        )
+    return group

@@ -1,0 +1,95 @@
+"""Reading Cervi's TID 1500 content trees back (private to ``dicom_node.sr``).
+
+Plain walks over pydicom datasets: concept names are compared by (scheme, value) with the
+constants in :mod:`dicom_node.codes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydicom import Dataset
+from pydicom.sr.coding import Code
+
+from dicom_node import codes
+
+
+def is_(item: Dataset, code: Code) -> bool:
+    """Whether ``item``'s concept name (or a code dataset itself) is ``code``."""
+    seq = item.get("ConceptNameCodeSequence")
+    concept = seq[0] if seq else item
+    return (
+        concept.get("CodeValue") == code.value
+        and concept.get("CodingSchemeDesignator") == code.scheme_designator
+    )
+
+
+def children(item: Dataset) -> Iterator[Dataset]:
+    yield from item.get("ContentSequence", [])
+
+
+def child(item: Dataset, code: Code) -> Dataset | None:
+    return next((c for c in children(item) if is_(c, code)), None)
+
+
+def code_value(item: Dataset) -> Dataset:
+    return item.ConceptCodeSequence[0]
+
+
+def num_value(item: Dataset) -> float:
+    return float(item.MeasuredValueSequence[0].NumericValue)
+
+
+def measurement_groups(root: Dataset) -> list[Dataset]:
+    container = child(root, codes.IMAGING_MEASUREMENTS)
+    return list(children(container)) if container is not None else []
+
+
+def library_views(root: Dataset) -> dict[str, str]:
+    """{SOP Instance UID: view} from the Image Library's view descriptors."""
+    views: dict[str, str] = {}
+    library = child(root, codes.IMAGE_LIBRARY)
+    if library is None:
+        return views
+    for group in children(library):
+        for entry in children(group):
+            if entry.ValueType != "IMAGE":
+                continue
+            uid = entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+            modifier = child(entry, codes.IMAGE_VIEW_MODIFIER)
+            view = "neutral"
+            if modifier is not None:
+                for name, code in codes.VIEW_MODIFIERS.items():
+                    if code is not None and is_(code_value(modifier), code):
+                        view = name
+            views[str(uid)] = view
+    return views
+
+
+def finding_type(group: Dataset) -> Dataset | None:
+    item = child(group, codes.FINDING)
+    return code_value(item) if item is not None else None
+
+
+def algorithm(group: Dataset) -> tuple[str, str, list[str]]:
+    """(name, version, parameters) of the TID 4019 items in ``group``."""
+    name = child(group, codes.ALGORITHM_NAME)
+    if name is None:
+        raise ValueError("measurement group has no Algorithm Name")
+    version = child(group, codes.ALGORITHM_VERSION)  # TID 4019 items are siblings
+    params = [str(c.TextValue) for c in children(group) if is_(c, codes.ALGORITHM_PARAMETERS)]
+    return str(name.TextValue), str(version.TextValue) if version else "", params
+
+
+def not_for_diagnostic_use(group: Dataset) -> bool:
+    item = child(group, codes.INTENDED_USE)
+    return item is not None and is_(code_value(item), codes.NOT_FOR_DIAGNOSTIC_USE)
+
+
+def box(group: Dataset) -> tuple[str, tuple[float, float, float, float]]:
+    """(referenced SOP Instance UID, (x0, y0, x1, y1)) of the group's SCOORD region."""
+    region = next(c for c in children(group) if c.ValueType == "SCOORD")
+    data = [float(v) for v in region.GraphicData]
+    xs, ys = data[0::2], data[1::2]
+    ref = next(children(region)).ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+    return str(ref), (min(xs), min(ys), max(xs), max(ys))

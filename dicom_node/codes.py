@@ -1,0 +1,138 @@
+"""Every coded concept Cervi writes into DICOM, each with its meaning, in one place.
+
+Sources, in order of preference:
+
+- ``DCM``: DICOM PS3.16 Annex D (checked against pydicom's PS3.16-derived concept dictionary).
+- ``SCT``: SNOMED CT, only codes that PS3.16 itself lists (CID 92, CID 240, CID 4010, CID 4) or that
+  DESIGN.md names (9964006 Flexion, 24154002 Extension). No SNOMED code is invented here.
+- ``UCUM``: units.
+- ``99CERVI``: Cervi's private coding scheme for everything else (the six demo labels, the
+  probability and threshold concepts, view status). It is declared in every object that uses it
+  through :func:`coding_scheme` (CodingSchemeIdentificationSequence, PS3.3 C.12.1).
+
+The logic modules (``sr.py``, ``key_image.py``) import names from here and never spell a code.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from highdicom.coding_schemes import CodingSchemeIdentificationItem
+from pydicom.sr.coding import Code
+
+PRIVATE_SCHEME = "99CERVI"
+
+
+def coding_scheme() -> CodingSchemeIdentificationItem:
+    """A fresh CodingSchemeIdentificationSequence item declaring ``99CERVI`` (a dataset is
+    mutable, so every document gets its own)."""
+    return CodingSchemeIdentificationItem(
+        designator=PRIVATE_SCHEME,
+        name="Cervi private codes",
+        responsible_organization="Cervi",
+    )
+
+
+def _private(value: str, meaning: str) -> Code:
+    return Code(value, PRIVATE_SCHEME, meaning)
+
+
+# --- DICOM (PS3.16) -------------------------------------------------------------------------
+IMAGING_MEASUREMENT_REPORT = Code("126000", "DCM", "Imaging Measurement Report")
+COMMENT = Code("121106", "DCM", "Comment")
+DEVICE = Code("121007", "DCM", "Device")  # TID 1002 observer type
+IMAGE_VIEW = Code("111031", "DCM", "Image View")
+IMAGE_VIEW_MODIFIER = Code("111032", "DCM", "Image View Modifier")
+IMAGE_LIBRARY = Code("111028", "DCM", "Image Library")
+IMAGE_LIBRARY_GROUP = Code("126200", "DCM", "Image Library Group")
+MODALITY = Code("121139", "DCM", "Modality")
+PIXEL_DATA_ROWS = Code("110910", "DCM", "Pixel Data Rows")
+PIXEL_DATA_COLUMNS = Code("110911", "DCM", "Pixel Data Columns")
+IMAGING_MEASUREMENTS = Code("126010", "DCM", "Imaging Measurements")
+TRACKING_IDENTIFIER = Code("112039", "DCM", "Tracking Identifier")
+TRACKING_UID = Code("112040", "DCM", "Tracking Unique Identifier")
+FINDING = Code("121071", "DCM", "Finding")
+ALGORITHM_NAME = Code("111001", "DCM", "Algorithm Name")  # TID 4019
+ALGORITHM_VERSION = Code("111003", "DCM", "Algorithm Version")
+ALGORITHM_PARAMETERS = Code("111002", "DCM", "Algorithm Parameters")
+
+#: CID 29 "Acquisition Modality": the DCM code value is the Modality attribute's value.
+MODALITIES = MappingProxyType(
+    {
+        "DX": Code("DX", "DCM", "Digital Radiography"),
+        "CR": Code("CR", "DCM", "Computed Radiography"),
+        "OT": Code("OT", "DCM", "Other"),
+    }
+)
+
+# --- SNOMED CT, verified ----------------------------------------------------------------------
+LATERAL_PROJECTION = Code("399067008", "SCT", "lateral")  # CID 4010 "DX View"
+FLEXION = Code("9964006", "SCT", "Flexion")  # CID 92; DESIGN.md
+EXTENSION = Code("24154002", "SCT", "Extension")  # CID 92; DESIGN.md
+SOURCE = Code("260753009", "SCT", "Source")  # TID 1601 image library entry (as highdicom)
+CERVICAL_SPINE = Code("122494005", "SCT", "Cervical spine")  # CID 4
+PRESENT = Code("52101004", "SCT", "Present")  # CID 240
+ABSENT = Code("272519000", "SCT", "Absent")  # CID 240
+
+# --- UCUM -------------------------------------------------------------------------------------
+PERCENT = Code("%", "UCUM", "Percent")
+PIXELS = Code("{pixels}", "UCUM", "Pixels")
+
+# --- Cervi private (99CERVI) ------------------------------------------------------------------
+PROCEDURE_REPORTED = _private(
+    "CERVI-DYN", "Dynamic cervical spine radiography (extension, neutral, flexion)"
+)
+UPPER_CERVICAL_REGION = _private("CERVI-ROI", "Upper cervical spine region")
+DECISION_THRESHOLD = _private("CERVI-THR", "Decision threshold")
+ANALYSIS_OUTCOME = _private("CERVI-OUT", "Analysis outcome")
+NOT_ANALYSED = _private("CERVI-NA", "Not analysed")
+INTENDED_USE = _private("CERVI-USE", "Intended use")
+NOT_FOR_DIAGNOSTIC_USE = _private("CERVI-NDX", "Not for diagnostic use")
+
+#: One finding concept per label key (DESIGN.md, "The demo label set").
+LABELS = MappingProxyType(
+    {
+        "atlantoaxial_instability": _private("CERVI-AAI", "Atlantoaxial instability"),
+        "atlantoaxial_dislocation": _private("CERVI-AAD", "Atlantoaxial dislocation"),
+        "basilar_invagination": _private("CERVI-BI", "Basilar invagination"),
+        "os_odontoideum": _private("CERVI-OSO", "Os odontoideum"),
+        "atlas_assimilation": _private("CERVI-AOA", "Atlas assimilation"),
+        "c2_c3_fusion": _private("CERVI-C23", "C2-C3 fusion"),
+    }
+)
+
+#: The NUM concept for each label's probability. OHIF labels a NUM with the concept meaning,
+#: so the meaning says what the number is: "Atlantoaxial instability probability" 87 %.
+PROBABILITIES = MappingProxyType(
+    {
+        key: _private(f"{code.value}-P", f"{code.meaning} probability")
+        for key, code in LABELS.items()
+    }
+)
+
+#: The three lateral views. ``IMAGE_VIEW`` is lateral for all; the modifier says which one
+#: (no verified SNOMED code exists for "neutral": that view has no modifier).
+VIEW_MODIFIERS = MappingProxyType({"extension": EXTENSION, "neutral": None, "flexion": FLEXION})
+
+#: Concept names of the per-view status items in a "not analysed" report.
+VIEW_STATUS = MappingProxyType(
+    {
+        "extension": _private("CERVI-VEXT", "Extension view"),
+        "neutral": _private("CERVI-VNEU", "Neutral view"),
+        "flexion": _private("CERVI-VFLX", "Flexion view"),
+    }
+)
+
+#: Values of a view status item.
+RECEIVED = _private("CERVI-RCVD", "Received")
+MISSING = _private("CERVI-MISS", "Missing")
+UNREADABLE = _private("CERVI-UNRD", "Unreadable")
+VIEW_STATES = MappingProxyType({"received": RECEIVED, "missing": MISSING, "unreadable": UNREADABLE})
+
+
+def label_for(code_value: str) -> str | None:
+    """The label key whose finding or probability concept has ``code_value``, if any."""
+    for key in LABELS:
+        if code_value in (LABELS[key].value, PROBABILITIES[key].value):
+            return key
+    return None

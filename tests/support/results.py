@@ -1,0 +1,76 @@
+"""Model results and source images for the SR and key-image tests."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import subprocess
+
+from pydicom import Dataset, dcmread
+from pydicom.uid import generate_uid
+
+from inference.result import (
+    VIEWS,
+    LabelPrediction,
+    ModelIdentity,
+    RegionOfInterest,
+    StudyPrediction,
+)
+from tests.support.dicom import ROOT, make_dx
+
+LABEL_KEYS = (
+    "atlantoaxial_instability",
+    "atlantoaxial_dislocation",
+    "basilar_invagination",
+    "os_odontoideum",
+    "atlas_assimilation",
+    "c2_c3_fusion",
+)
+NOW = datetime.datetime(2026, 11, 27, 12, 30, 15, 250000)
+DEMO_MODEL = ModelIdentity("CerviHFENet", "0.1.0", "ab" * 32, demo=True)
+CLINICAL_MODEL = ModelIdentity("CerviHFENet", "1.0.0", "cd" * 32, demo=False)
+
+
+def study_images(size: int = 96, study_uid: str | None = None) -> dict[str, Dataset]:
+    """One DX header per view, all in one study, each in its own series."""
+    study_uid = study_uid or generate_uid(prefix=ROOT)
+    return {
+        view: make_dx(study_uid=study_uid, size=size, seed=i, description=f"C-spine lat {view}")
+        for i, view in enumerate(VIEWS)
+    }
+
+
+def prediction(
+    probabilities: tuple[float, ...] = (0.91, 0.04, 0.4321, 0.33, 0.725, 0.1),
+    model: ModelIdentity = DEMO_MODEL,
+    boxes: dict[str, tuple[float, float, float, float]] | None = None,
+) -> StudyPrediction:
+    boxes = boxes or {
+        "extension": (10.0, 12.5, 60.0, 70.0),
+        "neutral": (11.25, 13.0, 61.0, 72.0),
+        "flexion": (9.0, 14.0, 58.5, 69.75),
+    }
+    labels = tuple(
+        LabelPrediction(key, p, 0.5) for key, p in zip(LABEL_KEYS, probabilities, strict=True)
+    )
+    regions = {view: RegionOfInterest(view, box) for view, box in boxes.items()}
+    return StudyPrediction(labels, tuple(boxes), regions, model)
+
+
+def to_bytes(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes) -> Dataset:
+    return dcmread(io.BytesIO(data))
+
+
+def dciodvfy_findings(tool: str, path: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) that ``dciodvfy`` prints for the file at ``path``."""
+    run = subprocess.run([tool, path], capture_output=True, text=True, timeout=60)
+    lines = (run.stdout + run.stderr).splitlines()
+    errors = [line for line in lines if line.startswith("Error")]
+    warnings = [line for line in lines if line.startswith("Warning")]
+    return errors, warnings

@@ -1,0 +1,329 @@
+"""The TID 1500 SR builders: round trip through bytes, dciodvfy, UIDs, predecessor, validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+
+import pytest
+from pydicom import Dataset
+from pydicom.uid import ComputedRadiographyImageStorage
+
+from dicom_node import _sr_read as read
+from dicom_node import codes
+from dicom_node.sr import (
+    CerviImagingMeasurementReport,
+    CerviNotAnalysedReport,
+    DocumentReference,
+    ResultUIDs,
+    read_report,
+)
+from inference.result import ModelIdentity, StudyPrediction
+from tests.conftest import require_tool
+from tests.support.results import (
+    CLINICAL_MODEL,
+    DEMO_MODEL,
+    LABEL_KEYS,
+    NOW,
+    dciodvfy_findings,
+    from_bytes,
+    prediction,
+    study_images,
+    to_bytes,
+)
+
+OURS = "99CERVI"  # dciodvfy does not know private schemes; it warns about each use
+
+
+@pytest.fixture
+def images() -> dict[str, Dataset]:
+    return study_images()
+
+
+def build(images: dict[str, Dataset], **kwargs: object) -> CerviImagingMeasurementReport:
+    args: dict[str, object] = {"result_version": 1, "content_datetime": NOW}
+    args.update(kwargs)
+    pred = args.pop("prediction", prediction())
+    return CerviImagingMeasurementReport(pred, images, **args)  # type: ignore[arg-type]
+
+
+def not_analysed(images: dict[str, Dataset], **kwargs: object) -> CerviNotAnalysedReport:
+    args: dict[str, object] = {
+        "missing": ["extension"],
+        "unreadable": ["flexion"],
+        "reason": "extension not received within the quiet period",
+        "result_version": 1,
+        "content_datetime": NOW,
+    }
+    args.update(kwargs)
+    arrived = {v: images[v] for v in ("neutral", "flexion")}
+    return CerviNotAnalysedReport(arrived, DEMO_MODEL, **args)  # type: ignore[arg-type]
+
+
+def test_round_trip_through_bytes(images: dict[str, Dataset]) -> None:
+    pred = prediction()
+    report = CerviImagingMeasurementReport.from_dataset(from_bytes(to_bytes(build(images))))
+    assert report.probabilities == pytest.approx(
+        {lab.key: lab.probability for lab in pred.labels}, abs=1e-6
+    )
+    assert report.thresholds == pytest.approx(dict.fromkeys(LABEL_KEYS, 0.5))
+    assert report.findings == {lab.key: lab.present for lab in pred.labels}
+    assert report.findings["atlantoaxial_instability"] is True
+    assert report.regions == {view: region.box for view, region in pred.regions.items()}
+    assert report.views == ("extension", "neutral", "flexion")
+    assert report.image_views == {v: ds.SOPInstanceUID for v, ds in images.items()}
+    assert report.model == DEMO_MODEL
+    assert report.result_version == 1
+    assert report.predecessor is None
+    assert report.for_diagnostic_use is False
+
+
+def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dataset]) -> None:
+    ds = from_bytes(to_bytes(build(images)))
+    source = images["neutral"]
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
+    assert ds.StudyInstanceUID == source.StudyInstanceUID
+    assert ds.PatientID == source.PatientID
+    assert ds.SeriesInstanceUID not in {im.SeriesInstanceUID for im in images.values()}
+    assert ds.ConceptNameCodeSequence[0].CodeValue == codes.IMAGING_MEASUREMENT_REPORT.value
+    assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+    assert ds.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == OURS
+    evidence = {
+        sop.ReferencedSOPInstanceUID
+        for study in ds.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for sop in series.ReferencedSOPSequence
+    }
+    assert evidence == {im.SOPInstanceUID for im in images.values()}
+    assert "NOT FOR DIAGNOSTIC USE" in ds.SeriesDescription
+
+
+def test_each_roi_is_a_closed_polyline_on_its_own_view(images: dict[str, Dataset]) -> None:
+    ds = from_bytes(to_bytes(build(images)))
+    groups = [
+        g
+        for g in read.measurement_groups(ds)
+        if read.is_(read.finding_type(g), codes.UPPER_CERVICAL_REGION)
+    ]
+    assert len(groups) == 3
+    views = read.library_views(ds)
+    for group in groups:
+        scoord = next(c for c in read.children(group) if c.ValueType == "SCOORD")
+        assert scoord.GraphicType == "POLYLINE"
+        points = list(zip(scoord.GraphicData[0::2], scoord.GraphicData[1::2], strict=True))
+        assert len(points) == 5 and points[0] == points[-1]
+        uid, box = read.box(group)
+        assert box == prediction().regions[views[uid]].box
+        assert read.child(group, codes.TRACKING_UID) is not None
+        assert read.child(group, codes.TRACKING_IDENTIFIER).TextValue == f"{views[uid]} ROI"
+
+
+def test_at_most_five_num_items_per_group_leading_findings_first(
+    images: dict[str, Dataset],
+) -> None:
+    ds = build(images)
+    groups = read.measurement_groups(ds)
+    assert len(groups) == 3 + 6
+    for group in groups:
+        assert sum(1 for c in read.children(group) if c.ValueType == "NUM") <= 5
+    roi = groups[0]
+    nums = [c for c in read.children(roi) if c.ValueType == "NUM"]
+    values = [read.num_value(c) for c in nums]
+    assert values == sorted(values, reverse=True) and len(values) == 5
+    assert values[0] == pytest.approx(91.0)
+    assert nums[0].MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue == "%"
+    assert "dislocation" not in " ".join(c.ConceptNameCodeSequence[0].CodeMeaning for c in nums)
+
+
+def test_algorithm_identification_and_device_observer_name_the_model(
+    images: dict[str, Dataset],
+) -> None:
+    ds = build(images)
+    for group in read.measurement_groups(ds):
+        assert read.algorithm(group) == ("CerviHFENet", "0.1.0", [f"sha256={'ab' * 32}"])
+    texts = {
+        c.ConceptNameCodeSequence[0].CodeMeaning: c.get("TextValue") for c in ds.ContentSequence
+    }
+    assert texts["Device Observer Serial Number"] == "ab" * 32
+    assert texts["Device Observer Model Name"] == "CerviHFENet 0.1.0"
+
+
+def test_clinical_model_report_carries_no_demo_warning(images: dict[str, Dataset]) -> None:
+    report = build(images, prediction=prediction(model=CLINICAL_MODEL))
+    back = CerviImagingMeasurementReport.from_dataset(from_bytes(to_bytes(report)))
+    assert back.for_diagnostic_use is True
+    assert back.model == CLINICAL_MODEL
+    assert "NOT FOR DIAGNOSTIC USE" not in report.SeriesDescription
+
+
+def test_same_input_same_bytes_and_uids_from_study_model_version(
+    images: dict[str, Dataset],
+) -> None:
+    first, again = to_bytes(build(images)), to_bytes(build(images))
+    assert first == again
+    later = build(images, content_datetime=NOW + datetime.timedelta(hours=1))
+    assert later.SOPInstanceUID == from_bytes(first).SOPInstanceUID
+    assert later.ContentTime != from_bytes(first).ContentTime
+    uids = ResultUIDs.derive(images["neutral"].StudyInstanceUID, DEMO_MODEL.sha256, 1)
+    assert (later.SeriesInstanceUID, later.SOPInstanceUID) == (
+        uids.series_instance_uid,
+        uids.sop_instance_uid,
+    )
+    v2 = ResultUIDs.derive(images["neutral"].StudyInstanceUID, DEMO_MODEL.sha256, 2)
+    other_model = ResultUIDs.derive(images["neutral"].StudyInstanceUID, "cd" * 32, 1)
+    assert v2.series_instance_uid == uids.series_instance_uid
+    assert v2.sop_instance_uid != uids.sop_instance_uid
+    assert other_model.series_instance_uid != uids.series_instance_uid
+    for uid in (uids.series_instance_uid, uids.sop_instance_uid):
+        assert uid.startswith("2.25.") and len(uid) <= 64
+
+
+def test_handing_the_tree_over_gives_the_same_bytes_as_highdicom_copying_it(
+    images: dict[str, Dataset],
+) -> None:
+    class Copying(CerviImagingMeasurementReport):
+        _HAND_OVER_TREE = False
+
+    slow = Copying(prediction(), images, result_version=1, content_datetime=NOW)
+    assert to_bytes(slow) == to_bytes(build(images))
+
+
+def test_new_version_names_its_predecessor(images: dict[str, Dataset]) -> None:
+    v1 = build(images)
+    v2 = build(images, result_version=2, predecessor=DocumentReference.of(v1))
+    back = CerviImagingMeasurementReport.from_dataset(from_bytes(to_bytes(v2)))
+    assert back.predecessor == DocumentReference.of(v1)
+    assert back.result_version == 2 and back.SOPInstanceUID != v1.SOPInstanceUID
+    with pytest.raises(ValueError, match='"predecessor" is required'):
+        build(images, result_version=2)
+    with pytest.raises(ValueError, match='"predecessor" must be None'):
+        build(images, predecessor=DocumentReference.of(v1))
+
+
+def test_not_analysed_report_says_which_views_and_references_arrivals(
+    images: dict[str, Dataset],
+) -> None:
+    report = read_report(from_bytes(to_bytes(not_analysed(images))))
+    assert isinstance(report, CerviNotAnalysedReport)
+    assert report.view_states == {
+        "extension": "missing",
+        "neutral": "received",
+        "flexion": "unreadable",
+    }
+    assert report.missing == ("extension",) and report.unreadable == ("flexion",)
+    assert report.reason == "extension not received within the quiet period"
+    assert report.image_views == {v: images[v].SOPInstanceUID for v in ("neutral", "flexion")}
+    group = read.measurement_groups(report)[0]
+    referenced = {
+        c.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+        for c in read.children(group)
+        if c.ValueType == "IMAGE"
+    }
+    assert referenced == {images["neutral"].SOPInstanceUID, images["flexion"].SOPInstanceUID}
+    assert report.for_diagnostic_use is False
+    with pytest.raises(ValueError, match="CerviImagingMeasurementReport"):
+        CerviImagingMeasurementReport.from_dataset(report)
+
+
+def test_read_report_tells_the_kinds_apart(images: dict[str, Dataset]) -> None:
+    analysed = read_report(from_bytes(to_bytes(build(images))))
+    assert isinstance(analysed, CerviImagingMeasurementReport)
+    with pytest.raises(ValueError, match="not a Cervi report"):
+        read_report(images["neutral"])
+
+
+def test_computed_radiography_without_orientation_is_listed(images: dict[str, Dataset]) -> None:
+    images["flexion"].SOPClassUID = ComputedRadiographyImageStorage
+    images["flexion"].Modality = "CR"
+    del images["flexion"].ImagerPixelSpacing
+    ds = build(images)
+    library = read.child(ds, codes.IMAGE_LIBRARY)
+    modalities = [
+        read.code_value(read.child(entry, codes.MODALITY)).CodeValue
+        for entry in read.children(next(read.children(library)))
+    ]
+    assert modalities == ["DX", "DX", "CR"]
+
+
+@pytest.mark.parametrize("kind", ["analysed", "analysed v2", "not analysed", "clinical"])
+def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_path: Path) -> None:
+    tool = require_tool("dciodvfy")
+    if kind == "analysed":
+        ds: Dataset = build(images)
+    elif kind == "analysed v2":
+        ds = build(images, result_version=2, predecessor=DocumentReference.of(build(images)))
+    elif kind == "clinical":
+        ds = build(images, prediction=prediction(model=CLINICAL_MODEL))
+    else:
+        ds = not_analysed(images)
+    path = tmp_path / "sr.dcm"
+    path.write_bytes(to_bytes(ds))
+    errors, warnings = dciodvfy_findings(tool, str(path))
+    assert errors == []
+    assert [w for w in warnings if OURS not in w] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "named"),
+    [
+        ({"prediction": "not a prediction"}, TypeError, '"prediction"'),
+        ({"result_version": 0}, ValueError, '"result_version"'),
+        ({"result_version": True}, TypeError, '"result_version"'),
+        ({"content_datetime": "2026-11-27"}, TypeError, '"content_datetime"'),
+        ({"predecessor": "1.2.3"}, TypeError, '"predecessor"'),
+    ],
+)
+def test_bad_arguments_are_named(
+    images: dict[str, Dataset], change: dict[str, object], error: type, named: str
+) -> None:
+    with pytest.raises(error, match=named):
+        build(images, **change)
+
+
+def test_bad_images_and_predictions_are_named(images: dict[str, Dataset]) -> None:
+    with pytest.raises(TypeError, match='"images"'):
+        build({})
+    with pytest.raises(ValueError, match='unknown view "lateral"'):
+        build({"lateral": images["neutral"]})
+    with pytest.raises(ValueError, match='lacks the "flexion" view'):
+        build({v: images[v] for v in ("extension", "neutral")})
+    other = study_images()
+    with pytest.raises(ValueError, match="one study"):
+        build({**images, "flexion": other["flexion"]})
+    with pytest.raises(ValueError, match="not inside the image"):
+        build(images, prediction=prediction(boxes={"neutral": (10, 10, 500, 20)}))
+    bad_label = prediction()
+    labels = (dataclasses.replace(bad_label.labels[0], key="scoliosis"), *bad_label.labels[1:])
+    with pytest.raises(ValueError, match="scoliosis"):
+        build(images, prediction=dataclasses.replace(bad_label, labels=labels))
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        build(images, prediction=prediction(probabilities=(1.5, 0, 0, 0, 0, 0)))
+    short_hash = dataclasses.replace(DEMO_MODEL, sha256="abc")
+    with pytest.raises(ValueError, match='"model"'):
+        build(images, prediction=dataclasses.replace(prediction(), model=short_hash))
+
+
+def test_bad_not_analysed_arguments_are_named(images: dict[str, Dataset]) -> None:
+    with pytest.raises(ValueError, match='"missing" names a view that is in "images"'):
+        not_analysed(images, missing=["neutral"])
+    with pytest.raises(ValueError, match='"unreadable" names a view that is not in "images"'):
+        not_analysed(images, unreadable=["extension"])
+    with pytest.raises(ValueError, match="nothing to report"):
+        not_analysed(images, missing=[], unreadable=[])
+    with pytest.raises(ValueError, match='"missing" must be a sequence'):
+        not_analysed(images, missing="extension")
+    with pytest.raises(TypeError, match='"model"'):
+        CerviNotAnalysedReport(
+            images,
+            "model",
+            missing=[],
+            unreadable=["neutral"],
+            result_version=1,
+            content_datetime=NOW,
+        )  # type: ignore[arg-type]
+
+
+def test_types_the_pipeline_passes_are_the_inference_ones() -> None:
+    assert isinstance(prediction(), StudyPrediction)
+    assert isinstance(DEMO_MODEL, ModelIdentity)

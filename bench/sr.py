@@ -47,7 +47,6 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
     """The same report the way highdicom's documentation builds one, every default kept."""
     model = pred.model
     algorithm = hsr.AlgorithmIdentification(name=model.name, version=model.version)
-    site = [hsr.FindingSite(codes.CERVICAL_SPINE)]
     ranked = sorted(pred.labels, key=lambda lab: -lab.probability)
     groups: list = []
     for view in VIEWS:
@@ -62,7 +61,6 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
                 tracking_identifier=hsr.TrackingIdentifier(identifier=f"{view} ROI"),
                 referenced_region=region,
                 finding_type=codes.UPPER_CERVICAL_REGION,
-                finding_sites=site,
                 algorithm_id=algorithm,
                 measurements=[
                     hsr.Measurement(
@@ -77,13 +75,21 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
             hsr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=hsr.TrackingIdentifier(identifier=lab.key),
                 finding_type=codes.LABELS[lab.key],
-                finding_sites=site,
-                algorithm_id=algorithm,
+                algorithm_id=hsr.AlgorithmIdentification(
+                    name=model.name,
+                    version=model.version,
+                    parameters=[f"threshold={lab.threshold}"],
+                ),
                 measurements=[
                     hsr.Measurement(
-                        codes.PROBABILITIES[lab.key], lab.probability * 100, codes.PERCENT
-                    ),
-                    hsr.Measurement(codes.DECISION_THRESHOLD, lab.threshold * 100, codes.PERCENT),
+                        codes.PROBABILITIES[lab.key],
+                        lab.probability * 100,
+                        codes.PERCENT,
+                        referenced_images=[
+                            hsr.SourceImageForMeasurement.from_source_image(images[view])
+                            for view in VIEWS
+                        ],
+                    )
                 ],
                 qualitative_evaluations=[
                     hsr.QualitativeEvaluation(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydicom import Dataset
@@ -23,25 +23,35 @@ def check_common(
     content_datetime: Any,
     predecessor: Any,
     reference_type: type,
+    others: Any = (),
 ) -> None:
-    """Fail fast, naming the argument, on what both reports take."""
-    if not isinstance(images, Mapping) or not images:
+    """Fail fast, naming the argument, on what both reports take (``others``: the not-analysed
+    report's ``unidentified`` images)."""
+    if isinstance(others, Dataset | str) or not isinstance(others, Sequence):
+        raise TypeError('Argument "unidentified" must be a sequence of Dataset.')
+    if not isinstance(images, Mapping) or not (images or others):
         raise TypeError('Argument "images" must be a non-empty mapping of view to Dataset.')
-    for view, image in images.items():
-        if view not in VIEWS:
+    named = [(f'"images" ("{view}")', view, image) for view, image in images.items()]
+    named += [(f'"unidentified" (#{i})', None, image) for i, image in enumerate(others)]
+    for where, view, image in named:
+        if view is not None and view not in VIEWS:
             raise ValueError(f'Argument "images" has unknown view "{view}" (expected {VIEWS}).')
         if not isinstance(image, Dataset):
-            raise TypeError(f'Argument "images" must map to Dataset; "{view}" does not.')
+            raise TypeError(f"Argument {where} must be a Dataset.")
         for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Rows", "Columns"):
             if keyword not in image:
-                raise ValueError(f'Argument "images": the "{view}" image lacks {keyword}.')
-    studies = {str(image.StudyInstanceUID) for image in images.values()}
+                raise ValueError(f"Argument {where}: the image lacks {keyword}.")
+    studies = {str(image.StudyInstanceUID) for _, _, image in named}
     if len(studies) != 1:
         raise ValueError('Argument "images" must all belong to one study.')
     if not isinstance(model, ModelIdentity):
         raise TypeError('Argument "model" must have type ModelIdentity.')
     if not _SHA256.match(model.sha256):
         raise ValueError('Argument "model" must carry a lowercase hex sha256 of 64 characters.')
+    for field in ("name", "version"):
+        value = getattr(model, field)
+        if not isinstance(value, str) or not 0 < len(value) <= 64 or "\\" in value:
+            raise ValueError(f'Argument "model" {field} must be 1 to 64 characters without "\\".')
     if isinstance(result_version, bool) or not isinstance(result_version, int):
         raise TypeError('Argument "result_version" must have type int.')
     if result_version < 1:

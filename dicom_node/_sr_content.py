@@ -46,27 +46,30 @@ def observation_context(model: ModelIdentity) -> hsr.ObservationContext:
     )
 
 
-def algorithm_id(model: ModelIdentity) -> hsr.AlgorithmIdentification:
-    """TID 4019 Algorithm Identification, with the model file hash as its parameter."""
+def algorithm_id(
+    model: ModelIdentity, threshold: float | None = None
+) -> hsr.AlgorithmIdentification:
+    """TID 4019 Algorithm Identification; parameters: the model file hash and, for a label's
+    decision, its threshold (``threshold=0.5``, a probability)."""
+    parameters = [f"sha256={model.sha256}"]
+    if threshold is not None:
+        parameters.append(f"threshold={threshold!r}")
     return hsr.AlgorithmIdentification(
-        name=model.name,
-        version=model.version,
-        parameters=[f"sha256={model.sha256}"],
-        manufacturer=MANUFACTURER,
+        name=model.name, version=model.version, parameters=parameters, manufacturer=MANUFACTURER
     )
 
 
-def image_library(images: Mapping[str, Dataset]) -> hsr.ContainerContentItem:
-    """TID 1600 Image Library: one entry (TID 1601) per source image, with its view.
+def image_library(entries: Sequence[tuple[str | None, Dataset]]) -> hsr.ContainerContentItem:
+    """TID 1600 Image Library: one entry (TID 1601) per (view or None, source image); an image
+    whose view is unknown is listed without view descriptors.
 
-    Built from header fields that every DX/CR image has; optional descriptors (orientation,
-    pixel spacing) are written only when the image carries them, so a CR without
-    PatientOrientation is still listed (highdicom's ``ImageLibrary`` requires them).
+    Descriptors are the ones every DX/CR header has (modality, view, rows, columns), so a CR
+    without PatientOrientation is still listed (highdicom's ``ImageLibrary`` requires it).
     """
     group = hsr.ContainerContentItem(
         name=codes.IMAGE_LIBRARY_GROUP, relationship_type=hsr.RelationshipTypeValues.CONTAINS
     )
-    group.ContentSequence = [_library_entry(view, image) for view, image in images.items()]
+    group.ContentSequence = [_library_entry(view, image) for view, image in entries]
     library = hsr.ContainerContentItem(
         name=codes.IMAGE_LIBRARY, relationship_type=hsr.RelationshipTypeValues.CONTAINS
     )
@@ -74,7 +77,7 @@ def image_library(images: Mapping[str, Dataset]) -> hsr.ContainerContentItem:
     return library
 
 
-def _library_entry(view: str, image: Dataset) -> hsr.ImageContentItem:
+def _library_entry(view: str | None, image: Dataset) -> hsr.ImageContentItem:
     acq = hsr.RelationshipTypeValues.HAS_ACQ_CONTEXT
     entry = hsr.ImageContentItem(
         name=codes.SOURCE,
@@ -84,12 +87,15 @@ def _library_entry(view: str, image: Dataset) -> hsr.ImageContentItem:
     )
     modality = codes.MODALITIES.get(str(image.get("Modality", "OT")), codes.MODALITIES["OT"])
     items: list[hsr.ContentItem] = [
-        hsr.CodeContentItem(name=codes.MODALITY, value=modality, relationship_type=acq),
-        hsr.CodeContentItem(
-            name=codes.IMAGE_VIEW, value=codes.LATERAL_PROJECTION, relationship_type=acq
-        ),
+        hsr.CodeContentItem(name=codes.MODALITY, value=modality, relationship_type=acq)
     ]
-    modifier = codes.VIEW_MODIFIERS[view]
+    if view is not None:
+        items.append(
+            hsr.CodeContentItem(
+                name=codes.IMAGE_VIEW, value=codes.LATERAL_PROJECTION, relationship_type=acq
+            )
+        )
+    modifier = codes.VIEW_MODIFIERS[view] if view is not None else None
     if modifier is not None:
         items.append(
             hsr.CodeContentItem(
@@ -142,7 +148,8 @@ def view_group(
     base: tuple[str, ...],
 ) -> hsr.PlanarROIMeasurementsAndQualitativeEvaluations:
     """TID 1410 for one view: the ROI as a closed POLYLINE on that image, and as NUM items the
-    leading findings' probabilities in percent (what OHIF shows beside the ROI)."""
+    leading findings' probabilities in percent (what OHIF shows beside the ROI). No finding
+    site: OHIF would show it as one more label, named by its SNOMED code."""
     x0, y0, x1, y1 = region.box
     points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
     roi = hsr.ImageRegion(
@@ -163,7 +170,6 @@ def view_group(
         tracking_identifier=tracking("roi", region.view, base, f"{region.view} ROI"),
         referenced_region=roi,
         finding_type=codes.UPPER_CERVICAL_REGION,
-        finding_sites=[hsr.FindingSite(codes.CERVICAL_SPINE)],
         algorithm_id=algorithm_id(model),
         measurements=measurements,
         qualitative_evaluations=demo_evaluations(model),
@@ -171,25 +177,36 @@ def view_group(
 
 
 def label_group(
-    label: LabelPrediction, model: ModelIdentity, base: tuple[str, ...]
+    label: LabelPrediction,
+    sources: Sequence[Dataset],
+    model: ModelIdentity,
+    base: tuple[str, ...],
 ) -> hsr.MeasurementsAndQualitativeEvaluations:
-    """TID 1501 for one label, study level: probability and threshold as NUM (percent), the
-    decision as a qualitative evaluation (Present/Absent)."""
+    """TID 1501 for one label, study level: the probability as NUM (percent) inferred from the
+    source images, the decision as a qualitative evaluation (Present/Absent), the decision
+    threshold as an algorithm parameter.
+
+    Every NUM here has its INFERRED FROM source images: OHIF reads a measurement group without
+    SCOORD through each NUM's content sequence and fails on a NUM that has none.
+    """
     finding = codes.LABELS[label.key]
     return hsr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=tracking("label", label.key, base, finding.meaning),
         finding_type=finding,
-        finding_sites=[hsr.FindingSite(codes.CERVICAL_SPINE)],
-        algorithm_id=algorithm_id(model),
+        algorithm_id=algorithm_id(model, threshold=label.threshold),
         measurements=[
             hsr.Measurement(
                 name=codes.PROBABILITIES[label.key],
                 value=percent(label.probability),
                 unit=codes.PERCENT,
-            ),
-            hsr.Measurement(
-                name=codes.DECISION_THRESHOLD, value=percent(label.threshold), unit=codes.PERCENT
-            ),
+                referenced_images=[
+                    hsr.SourceImageForMeasurement(
+                        referenced_sop_class_uid=image.SOPClassUID,
+                        referenced_sop_instance_uid=image.SOPInstanceUID,
+                    )
+                    for image in sources
+                ],
+            )
         ],
         qualitative_evaluations=[
             hsr.QualitativeEvaluation(finding, codes.PRESENT if label.present else codes.ABSENT),
@@ -198,38 +215,71 @@ def label_group(
     )
 
 
-def outcome_group(
-    states: Mapping[str, str],
-    images: Mapping[str, Dataset],
-    model: ModelIdentity,
-    base: tuple[str, ...],
-    reason: str | None,
-) -> hsr.MeasurementsAndQualitativeEvaluations:
-    """TID 1501 saying "not analysed" and the state of each view, referencing received images."""
-    evaluations = [hsr.QualitativeEvaluation(codes.ANALYSIS_OUTCOME, codes.NOT_ANALYSED)]
-    evaluations += [
-        hsr.QualitativeEvaluation(codes.VIEW_STATUS[view], codes.VIEW_STATES[state])
+def outcome_evaluations(
+    states: Mapping[str, str], model: ModelIdentity, reason: str | None
+) -> hsr.ContainerContentItem:
+    """TID 1500's own "Qualitative Evaluations" container for the not-analysed outcome: the
+    outcome, the state of each view, the reason (TEXT) and the intended use."""
+    contains = hsr.RelationshipTypeValues.CONTAINS
+    items: list[hsr.ContentItem] = [
+        hsr.CodeContentItem(
+            name=codes.ANALYSIS_OUTCOME, value=codes.NOT_ANALYSED, relationship_type=contains
+        )
+    ]
+    items += [
+        hsr.CodeContentItem(
+            name=codes.VIEW_STATUS[view], value=codes.VIEW_STATES[state], relationship_type=contains
+        )
         for view, state in states.items()
     ]
-    group = hsr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=tracking("outcome", "not_analysed", base, "Analysis outcome"),
-        finding_type=codes.NOT_ANALYSED,
-        algorithm_id=algorithm_id(model),
-        qualitative_evaluations=evaluations + demo_evaluations(model),
-        source_images=[
-            hsr.SourceImageForMeasurementGroup(
-                referenced_sop_class_uid=image.SOPClassUID,
-                referenced_sop_instance_uid=image.SOPInstanceUID,
-            )
-            for image in images.values()
-        ],
-    )
     if reason:
-        group[0].ContentSequence.append(
-            hsr.TextContentItem(
-                name=codes.COMMENT,
-                value=reason,
-                relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+        items.append(
+            hsr.TextContentItem(name=codes.COMMENT, value=reason, relationship_type=contains)
+        )
+    if model.demo:
+        items.append(
+            hsr.CodeContentItem(
+                name=codes.INTENDED_USE,
+                value=codes.NOT_FOR_DIAGNOSTIC_USE,
+                relationship_type=contains,
             )
         )
-    return group
+    container = hsr.ContainerContentItem(
+        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=contains
+    )
+    container.ContentSequence = items
+    return container
+
+
+def report_root(
+    model: ModelIdentity,
+    library: hsr.ContainerContentItem,
+    groups: Sequence[Sequence[hsr.ContentItem]],
+    evaluations: hsr.ContainerContentItem | None,
+) -> hsr.ContainerContentItem:
+    """TID 1500 root: language, device observer, procedure, Image Library, then the Imaging
+    Measurements container (only when there are groups: OHIF fails on a group without ROI or
+    NUM) and the Qualitative Evaluations container. Assembled here because highdicom's
+    ``MeasurementReport`` insists on at least one measurement group and on its own Image
+    Library."""
+    root = hsr.ContainerContentItem(name=codes.IMAGING_MEASUREMENT_REPORT, template_id="1500")
+    items: list[hsr.ContentItem] = [
+        *hsr.LanguageOfContentItemAndDescendants(codes.LANGUAGE),
+        *observation_context(model),
+        hsr.CodeContentItem(
+            name=codes.PROCEDURE_REPORTED_CONCEPT,
+            value=codes.PROCEDURE_REPORTED,
+            relationship_type=hsr.RelationshipTypeValues.HAS_CONCEPT_MOD,
+        ),
+        library,
+    ]
+    if groups:
+        container = hsr.ContainerContentItem(
+            name=codes.IMAGING_MEASUREMENTS, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+        )
+        container.ContentSequence = [item for group in groups for item in group]
+        items.append(container)
+    if evaluations is not None:
+        items.append(evaluations)
+    root.ContentSequence = items
+    return root

@@ -46,7 +46,8 @@ def measurement_groups(root: Dataset) -> list[Dataset]:
 
 
 def library_views(root: Dataset) -> dict[str, str]:
-    """{SOP Instance UID: view} from the Image Library's view descriptors."""
+    """{SOP Instance UID: view} from the Image Library's view descriptors ("unknown" where an
+    entry has none)."""
     views: dict[str, str] = {}
     library = child(root, codes.IMAGE_LIBRARY)
     if library is None:
@@ -57,7 +58,7 @@ def library_views(root: Dataset) -> dict[str, str]:
                 continue
             uid = entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
             modifier = child(entry, codes.IMAGE_VIEW_MODIFIER)
-            view = "neutral"
+            view = "neutral" if child(entry, codes.IMAGE_VIEW) is not None else "unknown"
             if modifier is not None:
                 for name, code in codes.VIEW_MODIFIERS.items():
                     if code is not None and is_(code_value(modifier), code):
@@ -79,6 +80,16 @@ def algorithm(group: Dataset) -> tuple[str, str, list[str]]:
     version = child(group, codes.ALGORITHM_VERSION)  # TID 4019 items are siblings
     params = [str(c.TextValue) for c in children(group) if is_(c, codes.ALGORITHM_PARAMETERS)]
     return str(name.TextValue), str(version.TextValue) if version else "", params
+
+
+def device_observer(root: Dataset) -> tuple[str, str]:
+    """(Device Observer Name, Device Observer Serial Number) of the TID 1004 items."""
+    name = child(root, codes.DEVICE_OBSERVER_NAME)
+    serial = child(root, codes.DEVICE_OBSERVER_SERIAL_NUMBER)
+    return (
+        str(name.TextValue) if name is not None else "",
+        str(serial.TextValue) if serial is not None else "",
+    )
 
 
 def not_for_diagnostic_use(group: Dataset) -> bool:

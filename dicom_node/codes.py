@@ -41,6 +41,8 @@ def _private(value: str, meaning: str) -> Code:
 IMAGING_MEASUREMENT_REPORT = Code("126000", "DCM", "Imaging Measurement Report")
 COMMENT = Code("121106", "DCM", "Comment")
 DEVICE = Code("121007", "DCM", "Device")  # TID 1002 observer type
+DEVICE_OBSERVER_NAME = Code("121013", "DCM", "Device Observer Name")  # TID 1004
+DEVICE_OBSERVER_SERIAL_NUMBER = Code("121016", "DCM", "Device Observer Serial Number")
 IMAGE_VIEW = Code("111031", "DCM", "Image View")
 IMAGE_VIEW_MODIFIER = Code("111032", "DCM", "Image View Modifier")
 IMAGE_LIBRARY = Code("111028", "DCM", "Image Library")
@@ -52,6 +54,7 @@ IMAGING_MEASUREMENTS = Code("126010", "DCM", "Imaging Measurements")
 TRACKING_IDENTIFIER = Code("112039", "DCM", "Tracking Identifier")
 TRACKING_UID = Code("112040", "DCM", "Tracking Unique Identifier")
 FINDING = Code("121071", "DCM", "Finding")
+PROCEDURE_REPORTED_CONCEPT = Code("121058", "DCM", "Procedure reported")
 ALGORITHM_NAME = Code("111001", "DCM", "Algorithm Name")  # TID 4019
 ALGORITHM_VERSION = Code("111003", "DCM", "Algorithm Version")
 ALGORITHM_PARAMETERS = Code("111002", "DCM", "Algorithm Parameters")
@@ -65,12 +68,15 @@ MODALITIES = MappingProxyType(
     }
 )
 
+#: TID 1500 row "Qualitative Evaluations" (UMLS, as dcmjs and the HL7 DICOM SR IG write it).
+QUALITATIVE_EVALUATIONS = Code("C0034375", "UMLS", "Qualitative Evaluations")
+LANGUAGE = Code("en-US", "RFC5646", "English (United States)")  # TID 1204, BCP 47
+
 # --- SNOMED CT, verified ----------------------------------------------------------------------
 LATERAL_PROJECTION = Code("399067008", "SCT", "lateral")  # CID 4010 "DX View"
 FLEXION = Code("9964006", "SCT", "Flexion")  # CID 92; DESIGN.md
 EXTENSION = Code("24154002", "SCT", "Extension")  # CID 92; DESIGN.md
 SOURCE = Code("260753009", "SCT", "Source")  # TID 1601 image library entry (as highdicom)
-CERVICAL_SPINE = Code("122494005", "SCT", "Cervical spine")  # CID 4
 PRESENT = Code("52101004", "SCT", "Present")  # CID 240
 ABSENT = Code("272519000", "SCT", "Absent")  # CID 240
 
@@ -83,7 +89,6 @@ PROCEDURE_REPORTED = _private(
     "CERVI-DYN", "Dynamic cervical spine radiography (extension, neutral, flexion)"
 )
 UPPER_CERVICAL_REGION = _private("CERVI-ROI", "Upper cervical spine region")
-DECISION_THRESHOLD = _private("CERVI-THR", "Decision threshold")
 ANALYSIS_OUTCOME = _private("CERVI-OUT", "Analysis outcome")
 NOT_ANALYSED = _private("CERVI-NA", "Not analysed")
 INTENDED_USE = _private("CERVI-USE", "Intended use")

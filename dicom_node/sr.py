@@ -13,196 +13,36 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import highdicom.sr as hsr
 import numpy as np
 from pydicom import Dataset
-from pydicom.uid import Comprehensive3DSRStorage, DigitalXRayImageStorageForPresentation
-from pydicom.valuerep import DT
+from pydicom.uid import DigitalXRayImageStorageForPresentation
 
 from dicom_node import _sr_checks as checks
 from dicom_node import _sr_content as content
 from dicom_node import _sr_read as read
 from dicom_node import codes
+from dicom_node._sr_document import (
+    SERIES_NUMBER,
+    CerviReport,
+    DocumentReference,
+    ResultUIDs,
+)
 from inference.result import VIEWS, ModelIdentity, StudyPrediction
 
-SERIES_NUMBER = 9900
-SERIES_DESCRIPTION = "Cervi AI result"
-DEMO_SUFFIX = " - NOT FOR DIAGNOSTIC USE"
+__all__ = [
+    "CerviImagingMeasurementReport",
+    "CerviNotAnalysedReport",
+    "DocumentReference",
+    "ResultUIDs",
+    "read_report",
+    "warm_up",
+]
 
 
-@dataclass(frozen=True)
-class ResultUIDs:
-    """The UIDs of one result version's SR: the series is per (study, model), so versions made
-    by one model stack in one series; the instance is per (study, model, version)."""
-
-    series_instance_uid: str
-    sop_instance_uid: str
-
-    @classmethod
-    def derive(cls, study_instance_uid: str, model_sha256: str, result_version: int) -> Self:
-        return cls(
-            series_instance_uid=content.derive_uid("sr-series", study_instance_uid, model_sha256),
-            sop_instance_uid=content.derive_uid(
-                "sr", study_instance_uid, model_sha256, str(result_version)
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class DocumentReference:
-    """Where an earlier SR version lives (an item of PredecessorDocumentsSequence)."""
-
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str = Comprehensive3DSRStorage
-
-    @classmethod
-    def of(cls, dataset: Dataset) -> Self:
-        """The reference to an SR dataset (for example the previous version as built)."""
-        return cls(
-            str(dataset.StudyInstanceUID),
-            str(dataset.SeriesInstanceUID),
-            str(dataset.SOPInstanceUID),
-            str(dataset.SOPClassUID),
-        )
-
-    def as_dataset(self) -> Dataset:
-        ds = Dataset()
-        ds.StudyInstanceUID = self.study_instance_uid
-        ds.SeriesInstanceUID = self.series_instance_uid
-        ds.SOPInstanceUID = self.sop_instance_uid
-        ds.SOPClassUID = self.sop_class_uid
-        return ds
-
-
-class _CerviReport(hsr.Comprehensive3DSR):
-    """What both Cervi reports share: document attributes, UIDs, predecessor, read-back."""
-
-    _KIND: codes.Code  # finding type that tells the two kinds apart
-    _HAND_OVER_TREE = True  # False: let highdicom copy and walk the tree (tests compare both)
-
-    def _build(
-        self,
-        *,
-        images: Mapping[str, Dataset],
-        model: ModelIdentity,
-        groups: Sequence[Any],
-        result_version: int,
-        content_datetime: datetime.datetime,
-        predecessor: DocumentReference | None,
-        series_number: int,
-    ) -> None:
-        study_uid = str(next(iter(images.values())).StudyInstanceUID)
-        uids = ResultUIDs.derive(study_uid, model.sha256, result_version)
-        report = hsr.MeasurementReport(
-            observation_context=content.observation_context(model),
-            procedure_reported=codes.PROCEDURE_REPORTED,
-            imaging_measurements=groups,
-        )
-        root = report[0]
-        root.ContentSequence.insert(len(root.ContentSequence) - 1, content.image_library(images))
-        tree = root.ContentSequence
-        if self._HAND_OVER_TREE:
-            # highdicom deep-copies the content, re-wraps the copy and walks it twice to collect
-            # evidence: ~65 % of a warm build. The tree is new and every image it references
-            # is in ``images`` (checked), so the root goes in alone and the tree is attached.
-            root.ContentSequence = []
-        description = SERIES_DESCRIPTION + (DEMO_SUFFIX if model.demo else "")
-        super().__init__(
-            evidence=list(images.values()),
-            content=report,
-            series_instance_uid=uids.series_instance_uid,
-            series_number=series_number,
-            sop_instance_uid=uids.sop_instance_uid,
-            instance_number=result_version,
-            manufacturer=content.MANUFACTURER,
-            manufacturer_model_name=model.name,
-            software_versions=model.version,
-            is_complete=True,
-            previous_versions=[predecessor.as_dataset()] if predecessor else None,
-            series_description=description,
-            coding_schemes=[codes.coding_scheme()],
-            content_date=content_datetime.date(),
-            content_time=content_datetime.time(),
-            series_date=content_datetime.date(),
-            series_time=content_datetime.time(),
-        )
-        if self._HAND_OVER_TREE:
-            root.ContentSequence = tree
-            self.ContentSequence = tree
-            self._content = report  # what highdicom's own from_dataset() sets
-        # highdicom stamps the wall clock here; the caller's time keeps the output reproducible.
-        self.InstanceCreationDate = self.ContentDate
-        self.InstanceCreationTime = self.ContentTime
-        for equipment in self.get("ContributingEquipmentSequence", []):
-            equipment.ContributionDateTime = DT(content_datetime)
-
-    @classmethod
-    def from_dataset(cls, dataset: Dataset, copy: bool = True) -> Self:
-        """The report in ``dataset`` (checked to be this kind of Cervi report)."""
-        template = dataset.get("ContentTemplateSequence")
-        if not template or template[0].get("TemplateIdentifier") != "1500":
-            raise ValueError('Argument "dataset" is not a TID 1500 report.')
-        if not any(
-            read.finding_type(g) is not None and read.is_(read.finding_type(g), cls._KIND)
-            for g in read.measurement_groups(dataset)
-        ):
-            raise ValueError(f'Argument "dataset" is not a {cls.__name__}.')
-        return super().from_dataset(dataset, copy=copy)
-
-    # --- read back ---------------------------------------------------------------------------
-    def _groups(self, kind: codes.Code | None = None) -> list[Dataset]:
-        groups = read.measurement_groups(self)
-        if kind is None:
-            return groups
-        return [g for g in groups if (f := read.finding_type(g)) is not None and read.is_(f, kind)]
-
-    @property
-    def result_version(self) -> int:
-        return int(self.InstanceNumber)
-
-    @property
-    def model(self) -> ModelIdentity:
-        """The model as the report names it (TID 4019 of the first group)."""
-        group = self._groups()[0]
-        name, version, params = read.algorithm(group)
-        sha = next((p.split("=", 1)[1] for p in params if p.startswith("sha256=")), "")
-        return ModelIdentity(name, version, sha, demo=read.not_for_diagnostic_use(group))
-
-    @property
-    def for_diagnostic_use(self) -> bool:
-        return not any(read.not_for_diagnostic_use(g) for g in self._groups())
-
-    @property
-    def image_views(self) -> dict[str, str]:
-        """{view: SOP Instance UID} of the source images in the Image Library."""
-        return {view: uid for uid, view in read.library_views(self).items()}
-
-    @property
-    def views(self) -> tuple[str, ...]:
-        present = self.image_views
-        return tuple(v for v in VIEWS if v in present)
-
-    @property
-    def predecessor(self) -> DocumentReference | None:
-        seq = self.get("PredecessorDocumentsSequence")
-        if not seq:
-            return None
-        series = seq[0].ReferencedSeriesSequence[0]
-        sop = series.ReferencedSOPSequence[0]
-        return DocumentReference(
-            str(seq[0].StudyInstanceUID),
-            str(series.SeriesInstanceUID),
-            str(sop.ReferencedSOPInstanceUID),
-            str(sop.ReferencedSOPClassUID),
-        )
-
-
-class CerviImagingMeasurementReport(_CerviReport):
+class CerviImagingMeasurementReport(CerviReport):
     """Cervi's analysed result: :dcm:`TID 1500 Imaging Measurement Report
     <part16/chapter_A.html#sect_TID_1500>` (root DCM 126000) in a Comprehensive 3D SR.
 
@@ -211,11 +51,17 @@ class CerviImagingMeasurementReport(_CerviReport):
     Content: device observer = the model (TID 1004); Image Library (TID 1600) with the source
     images and their views; per view a TID 1410 group (tracking identifier and UID, the ROI as
     a closed SCOORD POLYLINE, the leading findings' probabilities as at most five NUM items in
-    percent); per label a TID 1501 group (probability and threshold as NUM, Present/Absent as a
-    qualitative evaluation); TID 4019 algorithm identification in every group.
+    percent); per label a TID 1501 group (the probability as NUM inferred from the images the
+    model used, Present/Absent as a qualitative evaluation, the threshold as a TID 4019
+    parameter); TID 4019 algorithm identification in every group.
     """
 
-    _KIND = codes.LABELS["atlantoaxial_instability"]
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        return any(
+            (f := read.finding_type(g)) is not None and codes.label_for(str(f.CodeValue))
+            for g in read.measurement_groups(dataset)
+        )
 
     def __init__(
         self,
@@ -257,11 +103,13 @@ class CerviImagingMeasurementReport(_CerviReport):
             for v in VIEWS
             if v in prediction.regions
         ]
-        groups += [content.label_group(lab, prediction.model, base) for lab in labels]
+        used = [images[v] for v in VIEWS if v in prediction.views_used]
+        groups += [content.label_group(lab, used, prediction.model, base) for lab in labels]
         self._build(
-            images={v: images[v] for v in VIEWS if v in images},
+            images=[(v, images[v]) for v in VIEWS if v in images],
             model=prediction.model,
             groups=groups,
+            evaluations=None,
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
@@ -277,21 +125,22 @@ class CerviImagingMeasurementReport(_CerviReport):
                 found[key] = group
         return found
 
-    def _label_num(self, concept: dict[str, codes.Code] | None) -> dict[str, float]:
-        values = {}
-        for key, group in self._label_groups().items():
-            code = concept[key] if concept is not None else codes.DECISION_THRESHOLD
-            values[key] = read.num_value(read.child(group, code)) / 100.0
-        return values
-
     @property
     def probabilities(self) -> dict[str, float]:
         """{label key: probability in [0, 1]} (study level)."""
-        return self._label_num(dict(codes.PROBABILITIES))
+        return {
+            key: read.num_value(read.child(group, codes.PROBABILITIES[key])) / 100.0
+            for key, group in self._label_groups().items()
+        }
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return self._label_num(None)
+        """{label key: decision threshold in [0, 1]} (TID 4019 parameter ``threshold=``)."""
+        values = {}
+        for key, group in self._label_groups().items():
+            params = read.algorithm(group)[2]
+            values[key] = float(next(p for p in params if p.startswith("threshold=")).split("=")[1])
+        return values
 
     @property
     def findings(self) -> dict[str, bool]:
@@ -312,16 +161,22 @@ class CerviImagingMeasurementReport(_CerviReport):
         return {v: boxes[v] for v in VIEWS if v in boxes}
 
 
-class CerviNotAnalysedReport(_CerviReport):
+class CerviNotAnalysedReport(CerviReport):
     """Cervi's "not analysed" outcome, same template family: :dcm:`TID 1500
-    <part16/chapter_A.html#sect_TID_1500>` with one TID 1501 group whose qualitative evaluations
-    say "Analysis outcome: Not analysed" and, per view, Received / Missing / Unreadable. The
-    images that did arrive are in the Image Library and referenced by the group.
+    <part16/chapter_A.html#sect_TID_1500>` without measurement groups; its "Qualitative
+    Evaluations" container says "Analysis outcome: Not analysed" and, per view, Received /
+    Missing / Unreadable, with an optional comment. The images that did arrive are in the Image
+    Library (and the evidence), with their views where known.
 
     See https://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_A.html#sect_TID_1500
     """
 
-    _KIND = codes.NOT_ANALYSED
+    @classmethod
+    def _holds(cls, dataset: Dataset) -> bool:
+        evaluations = read.child(dataset, codes.QUALITATIVE_EVALUATIONS)
+        return (
+            evaluations is not None and read.child(evaluations, codes.ANALYSIS_OUTCOME) is not None
+        )
 
     def __init__(
         self,
@@ -330,6 +185,7 @@ class CerviNotAnalysedReport(_CerviReport):
         *,
         missing: Sequence[str] = (),
         unreadable: Sequence[str] = (),
+        unidentified: Sequence[Dataset] = (),
         reason: str | None = None,
         result_version: int,
         content_datetime: datetime.datetime,
@@ -339,16 +195,25 @@ class CerviNotAnalysedReport(_CerviReport):
         """
         Parameters
         ----------
-        images: {view: header} of every image that arrived, unreadable ones included.
+        images: {view: header} of every image that arrived with a known view, unreadable ones
+            included (may be empty when ``unidentified`` is not).
         model: the configured model (the device observer, even when it did not run).
         missing: views that never arrived (not in ``images``).
         unreadable: views that arrived but could not be read (in ``images``).
+        unidentified: headers of images that arrived but whose view is unknown; they are
+            listed and referenced without a view.
         reason: an optional free-text comment (no patient data).
         result_version, content_datetime, predecessor, series_number: as for
             :class:`CerviImagingMeasurementReport`.
         """
         checks.check_common(
-            images, model, result_version, content_datetime, predecessor, DocumentReference
+            images,
+            model,
+            result_version,
+            content_datetime,
+            predecessor,
+            DocumentReference,
+            others=unidentified,
         )
         checks.check_views(images, missing, unreadable, reason)
         states = {
@@ -356,24 +221,24 @@ class CerviNotAnalysedReport(_CerviReport):
             for v in VIEWS
             if v in missing or v in images
         }
-        ordered = {v: images[v] for v in VIEWS if v in images}
-        base = (
-            str(next(iter(images.values())).StudyInstanceUID),
-            model.sha256,
-            str(result_version),
-        )
+        arrived: list[tuple[str | None, Dataset]] = [(v, images[v]) for v in VIEWS if v in images]
+        arrived += [(None, image) for image in unidentified]
         self._build(
-            images=ordered,
+            images=arrived,
             model=model,
-            groups=[content.outcome_group(states, ordered, model, base, reason)],
+            groups=[],
+            evaluations=content.outcome_evaluations(states, model, reason),
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
             series_number=series_number,
         )
 
+    def _evaluations(self) -> Dataset:
+        return read.child(self, codes.QUALITATIVE_EVALUATIONS)
+
     def _states(self) -> dict[str, str]:
-        group = self._groups(codes.NOT_ANALYSED)[0]
+        group = self._evaluations()
         states = {}
         for view, concept in codes.VIEW_STATUS.items():
             item = read.child(group, concept)
@@ -398,8 +263,13 @@ class CerviNotAnalysedReport(_CerviReport):
         return tuple(v for v, s in self._states().items() if s == "unreadable")
 
     @property
+    def unidentified(self) -> tuple[str, ...]:
+        """SOP Instance UIDs of the arrived images whose view is unknown."""
+        return tuple(uid for uid, view in read.library_views(self).items() if view == "unknown")
+
+    @property
     def reason(self) -> str | None:
-        item = read.child(self._groups(codes.NOT_ANALYSED)[0], codes.COMMENT)
+        item = read.child(self._evaluations(), codes.COMMENT)
         return str(item.TextValue) if item is not None else None
 
 

@@ -19,7 +19,7 @@ from dicom_node.sr import (
     ResultUIDs,
     read_report,
 )
-from inference.result import ModelIdentity, StudyPrediction
+from inference.result import VIEWS, ModelIdentity, StudyPrediction
 from tests.conftest import require_tool
 from tests.support.results import (
     CLINICAL_MODEL,
@@ -77,6 +77,7 @@ def test_round_trip_through_bytes(images: dict[str, Dataset]) -> None:
     assert report.result_version == 1
     assert report.predecessor is None
     assert report.for_diagnostic_use is False
+    assert len(report.content.get_planar_roi_measurement_groups()) == 3  # highdicom's own API
 
 
 def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dataset]) -> None:
@@ -136,12 +137,45 @@ def test_at_most_five_num_items_per_group_leading_findings_first(
     assert "dislocation" not in " ".join(c.ConceptNameCodeSequence[0].CodeMeaning for c in nums)
 
 
+def ohif_problems(ds: Dataset) -> list[str]:
+    """What would break or clutter OHIF's SR loader (OHIF/Viewers,
+    extensions/cornerstone-dicom-sr/src/getSopClassHandlerModule.ts, read 2026-11)."""
+    problems = []
+    library = read.child(ds, codes.IMAGE_LIBRARY)
+    if library is None or read.child(library, codes.IMAGE_LIBRARY_GROUP) is None:
+        problems.append("no Image Library Group: _getReferencedImagesList throws")
+    for i, group in enumerate(read.measurement_groups(ds)):
+        kinds = [c.ValueType for c in read.children(group)]
+        if read.child(group, codes.TRACKING_UID) is None or "TEXT" not in kinds:
+            problems.append(f"group {i}: no tracking identifier and UID")
+        nums = [c for c in read.children(group) if c.ValueType == "NUM"]
+        if "SCOORD" in kinds:
+            if len(nums) > 5:
+                problems.append(f"group {i}: {len(nums)} NUM labels")
+            if any(
+                c.ConceptNameCodeSequence[0].CodeValue == "363698007" for c in read.children(group)
+            ):
+                problems.append(f"group {i}: finding site shown as a label named 363698007")
+        elif not nums or any("ContentSequence" not in n for n in nums):
+            problems.append(f"group {i}: no ROI, and a NUM without content (or none) throws")
+    return problems
+
+
+def test_viewer_reads_every_report_without_trouble(images: dict[str, Dataset]) -> None:
+    assert ohif_problems(from_bytes(to_bytes(build(images)))) == []
+    assert ohif_problems(from_bytes(to_bytes(not_analysed(images)))) == []
+
+
 def test_algorithm_identification_and_device_observer_name_the_model(
     images: dict[str, Dataset],
 ) -> None:
     ds = build(images)
-    for group in read.measurement_groups(ds):
-        assert read.algorithm(group) == ("CerviHFENet", "0.1.0", [f"sha256={'ab' * 32}"])
+    sha = f"sha256={'ab' * 32}"
+    groups = read.measurement_groups(ds)
+    for group in groups[:3]:
+        assert read.algorithm(group) == ("CerviHFENet", "0.1.0", [sha])
+    for group in groups[3:]:
+        assert read.algorithm(group) == ("CerviHFENet", "0.1.0", [sha, "threshold=0.5"])
     texts = {
         c.ConceptNameCodeSequence[0].CodeMeaning: c.get("TextValue") for c in ds.ContentSequence
     }
@@ -214,16 +248,51 @@ def test_not_analysed_report_says_which_views_and_references_arrivals(
     assert report.missing == ("extension",) and report.unreadable == ("flexion",)
     assert report.reason == "extension not received within the quiet period"
     assert report.image_views == {v: images[v].SOPInstanceUID for v in ("neutral", "flexion")}
-    group = read.measurement_groups(report)[0]
-    referenced = {
-        c.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
-        for c in read.children(group)
-        if c.ValueType == "IMAGE"
+    assert read.measurement_groups(report) == []  # OHIF fails on a group without ROI or NUM
+    evidence = {
+        sop.ReferencedSOPInstanceUID
+        for series in report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+        for sop in series.ReferencedSOPSequence
     }
-    assert referenced == {images["neutral"].SOPInstanceUID, images["flexion"].SOPInstanceUID}
+    assert evidence == {images["neutral"].SOPInstanceUID, images["flexion"].SOPInstanceUID}
     assert report.for_diagnostic_use is False
     with pytest.raises(ValueError, match="CerviImagingMeasurementReport"):
         CerviImagingMeasurementReport.from_dataset(report)
+
+
+def test_not_analysed_lists_images_whose_view_is_unknown(images: dict[str, Dataset]) -> None:
+    odd = study_images(study_uid=images["neutral"].StudyInstanceUID)["extension"]
+    report = CerviNotAnalysedReport(
+        {"neutral": images["neutral"]},
+        DEMO_MODEL,
+        missing=["extension", "flexion"],
+        unidentified=[odd],
+        result_version=1,
+        content_datetime=NOW,
+    )
+    back = read_report(from_bytes(to_bytes(report)))
+    assert isinstance(back, CerviNotAnalysedReport)
+    assert back.unidentified == (odd.SOPInstanceUID,)
+    assert back.image_views == {"neutral": images["neutral"].SOPInstanceUID}
+    assert back.view_states == {"extension": "missing", "neutral": "received", "flexion": "missing"}
+    only_odd = CerviNotAnalysedReport(
+        {},
+        DEMO_MODEL,
+        missing=list(VIEWS),
+        unidentified=[odd],
+        result_version=1,
+        content_datetime=NOW,
+    )
+    assert only_odd.unidentified == (odd.SOPInstanceUID,) and only_odd.image_views == {}
+    with pytest.raises(ValueError, match="one study"):
+        CerviNotAnalysedReport(
+            {"neutral": images["neutral"]},
+            DEMO_MODEL,
+            missing=["flexion"],
+            unidentified=[study_images()["flexion"]],
+            result_version=1,
+            content_datetime=NOW,
+        )
 
 
 def test_read_report_tells_the_kinds_apart(images: dict[str, Dataset]) -> None:
@@ -246,7 +315,9 @@ def test_computed_radiography_without_orientation_is_listed(images: dict[str, Da
     assert modalities == ["DX", "DX", "CR"]
 
 
-@pytest.mark.parametrize("kind", ["analysed", "analysed v2", "not analysed", "clinical"])
+@pytest.mark.parametrize(
+    "kind", ["analysed", "analysed v2", "not analysed", "not analysed, unknown view", "clinical"]
+)
 def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_path: Path) -> None:
     tool = require_tool("dciodvfy")
     if kind == "analysed":
@@ -255,8 +326,10 @@ def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_p
         ds = build(images, result_version=2, predecessor=DocumentReference.of(build(images)))
     elif kind == "clinical":
         ds = build(images, prediction=prediction(model=CLINICAL_MODEL))
-    else:
+    elif kind == "not analysed":
         ds = not_analysed(images)
+    else:
+        ds = not_analysed(images, missing=[], unidentified=[images["extension"]])
     path = tmp_path / "sr.dcm"
     path.write_bytes(to_bytes(ds))
     errors, warnings = dciodvfy_findings(tool, str(path))
@@ -299,9 +372,13 @@ def test_bad_images_and_predictions_are_named(images: dict[str, Dataset]) -> Non
         build(images, prediction=dataclasses.replace(bad_label, labels=labels))
     with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         build(images, prediction=prediction(probabilities=(1.5, 0, 0, 0, 0, 0)))
-    short_hash = dataclasses.replace(DEMO_MODEL, sha256="abc")
-    with pytest.raises(ValueError, match='"model"'):
-        build(images, prediction=dataclasses.replace(prediction(), model=short_hash))
+    for bad_model in (
+        dataclasses.replace(DEMO_MODEL, sha256="abc"),
+        dataclasses.replace(DEMO_MODEL, name=""),
+        dataclasses.replace(DEMO_MODEL, version="v" * 65),
+    ):
+        with pytest.raises(ValueError, match='"model"'):
+            build(images, prediction=dataclasses.replace(prediction(), model=bad_model))
 
 
 def test_bad_not_analysed_arguments_are_named(images: dict[str, Dataset]) -> None:

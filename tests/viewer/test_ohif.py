@@ -1,0 +1,122 @@
+"""Cervi's SR in the real OHIF viewer (issue 8): OHIF 3.13.2's prebuilt dist/, chromium driven by
+puppeteer-core, Orthanc's DICOMweb as the PACS.
+
+The SR is made here with the SR builder and stored in Orthanc; when the pipeline lands, the SR
+comes from Cervi instead and the assertions stay.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from pydicom import Dataset
+
+from cervi.viewer import ViewerServer
+from dicom_node.sr import CerviImagingMeasurementReport
+from inference.result import VIEWS
+from tests.support.orthanc import Orthanc
+from tests.support.results import from_bytes, prediction, to_bytes
+from tests.viewer import phantom
+from tests.viewer.ohif import (
+    ViewerDeps,
+    annotation_mask,
+    edge_offsets,
+    load_rgb,
+    run_driver,
+    white_mask,
+)
+from tests.viewer.sr_display import (
+    ShownGroup,
+    groups_without_scoord,
+    only_roi_groups,
+    shown_groups,
+)
+
+TOLERANCE_PX = 3  # outline vs. expected position, in screen pixels (the image is shown ~1.4x)
+NOW = datetime.datetime(2026, 11, 27, 12, 30, 15)
+
+
+def store(pacs: Orthanc, *datasets: Dataset) -> None:
+    for ds in datasets:
+        pacs.post("/instances", to_bytes(ds))
+
+
+def cervi_report(images: dict[str, Dataset]) -> Dataset:
+    """The SR Cervi writes for the phantom views (read back from bytes, as the PACS keeps it)."""
+    report = CerviImagingMeasurementReport(
+        prediction(boxes=phantom.BOXES), images, result_version=1, content_datetime=NOW
+    )
+    return from_bytes(to_bytes(report))
+
+
+def open_in_ohif(
+    viewer: ViewerServer, deps: ViewerDeps, sr: Dataset, artifacts: Path
+) -> tuple[list[ShownGroup], dict[str, Any]]:
+    groups = shown_groups(sr)
+    targets = [
+        {
+            "name": g.tracking_identifier.replace(" ", "-"),
+            "sopInstanceUID": g.sop_instance_uid,
+            "trackingUID": g.tracking_uid,
+            "points": g.points,
+        }
+        for g in groups
+    ]
+    url = viewer.study_url(sr.StudyInstanceUID, sr.SeriesInstanceUID)
+    return groups, run_driver(deps, url, targets, artifacts)
+
+
+def check_views(groups: list[ShownGroup], result: dict[str, Any]) -> None:
+    """Every ROI group's labels in the DOM, and its outline on the screenshot where the SR's
+    coordinates put it on that image (the outline burned into the pixels marks the spot)."""
+    assert result["ok"], result.get("error")
+    seen = {view["sopInstanceUID"]: view for view in result["views"]}
+    assert set(seen) == {g.sop_instance_uid for g in groups}
+    for group in groups:
+        view = seen[group.sop_instance_uid]
+        assert view["labels"] == group.lines, group.tracking_identifier
+        assert view["otherLabels"] == [], "one annotation per image"
+        rgb = load_rgb(Path(view["screenshot"]))
+        drawn = edge_offsets(annotation_mask(rgb), view["expected"])
+        burned = edge_offsets(white_mask(rgb), view["expected"])
+        for edge in ("top", "bottom", "left", "right"):
+            where = f"{group.tracking_identifier}, {edge} edge"
+            assert drawn[edge][1] >= 0.3, f"{where}: no ROI outline drawn ({drawn[edge]})"
+            assert burned[edge][1] >= 0.3, f"{where}: image outline not found ({burned[edge]})"
+            shift = drawn[edge][0] - burned[edge][0]
+            assert abs(shift) <= TOLERANCE_PX, f"{where}: outline {shift} px off the image's"
+
+
+def test_ohif_shows_cervi_sr_labels_and_rois_on_each_view(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    images = phantom.study()
+    sr = cervi_report(images)
+    store(pacs, *images.values(), sr)
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    blockers = groups_without_scoord(sr)
+    assert result["ok"], (
+        f"OHIF could not show the SR ({result.get('error')}); groups without any SCOORD, "
+        f"which OHIF 3.13.2's SR loader cannot take: {blockers}"
+    )
+    assert [g.tracking_identifier for g in groups] == [f"{v} ROI" for v in VIEWS]
+    check_views(groups, result)
+
+
+def test_ohif_shows_the_roi_groups_of_cervi_sr(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    """The same report less the groups OHIF 3.13.2 cannot load (none, once the SR builder
+    writes none): the per-view ROIs and labels, as the radiologist would read them."""
+    images = phantom.study()
+    sr = only_roi_groups(cervi_report(images))
+    assert groups_without_scoord(sr) == []
+    store(pacs, *images.values(), sr)
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    assert len(groups) == 3
+    check_views(groups, result)
+    # What a person sees without touching anything: the first group's image (OHIF offers no
+    # way, in the basic mode, to step to a group on another image).
+    assert [v["shownBy"] for v in result["views"]][0] == "ohif"

@@ -11,13 +11,14 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydicom import Dataset
 
 from cervi.viewer import ViewerServer
 from dicom_node.sr import CerviImagingMeasurementReport
 from inference.result import VIEWS
 from tests.support.orthanc import Orthanc
-from tests.support.results import from_bytes, prediction, to_bytes
+from tests.support.results import LABEL_KEYS, from_bytes, prediction, to_bytes
 from tests.viewer import phantom
 from tests.viewer.ohif import (
     ViewerDeps,
@@ -120,3 +121,34 @@ def test_ohif_shows_the_roi_groups_of_cervi_sr(
     # What a person sees without touching anything: the first group's image (OHIF offers no
     # way, in the basic mode, to step to a group on another image).
     assert [v["shownBy"] for v in result["views"]][0] == "ohif"
+
+
+def test_readme_screenshot_of_a_phantom_study(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    """A full-size phantom study (``inference.phantom``) and its SR as OHIF opens it: the PNG
+    for the README (test-artifacts/viewer/<this test>/<first view>.png). The ROIs are the
+    phantom's true ones; the probabilities are made up around its true labels."""
+    synth = pytest.importorskip("inference.phantom")
+    study = synth.generate_study(seed=7, index=3)
+    by_file = dict(zip(study.files, study.datasets, strict=True))
+    images = {view: by_file[name] for view, name in study.truth["files"].items()}
+    truth = study.truth["labels"]
+    guess = {
+        key: 0.86 if present else 0.04 + 0.05 * i for i, (key, present) in enumerate(truth.items())
+    }
+    result_in = prediction(
+        probabilities=tuple(guess[key] for key in LABEL_KEYS),
+        boxes={view: tuple(map(float, box)) for view, box in study.truth["roi"].items()},
+    )
+    report = CerviImagingMeasurementReport(
+        result_in, images, result_version=1, content_datetime=NOW
+    )
+    sr = only_roi_groups(from_bytes(to_bytes(report)))  # until the builder writes no others
+    store(pacs, *images.values(), sr)
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    assert result["ok"], result.get("error")
+    for group, view in zip(groups, result["views"], strict=True):
+        assert view["labels"] == group.lines
+        drawn = edge_offsets(annotation_mask(load_rgb(Path(view["screenshot"]))), view["expected"])
+        assert all(abs(shift) <= TOLERANCE_PX for shift, _ in drawn.values()), drawn

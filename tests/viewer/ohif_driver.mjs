@@ -34,7 +34,7 @@ const ERROR_TEXT = 'Something went wrong';
 function viewportState() {
   const element = document.querySelector('.cornerstone-viewport-element');
   const errorShown = document.body.innerText.includes('Something went wrong');
-  if (!element || !window.cornerstone) return { errorShown, imageId: null };
+  if (!element || !window.cornerstone) return { errorShown, imageId: null, labels: {} };
   const enabled = window.cornerstone.getEnabledElement(element);
   const imageId = enabled?.viewport?.getCurrentImageId?.() ?? null;
   const annotations = [...element.querySelectorAll('svg.svg-layer g[data-annotation-uid]')];
@@ -104,19 +104,27 @@ async function main() {
     await page.goto(job.url, { waitUntil: 'domcontentloaded' });
     result.timings.navigatedMs = Date.now() - started;
 
-    // The first DOM condition: OHIF drew an SR annotation with its text, or gave up.
+    // The first condition: OHIF drew an SR annotation, or gave up, or loaded an SR that has
+    // nothing to draw (then the page is left to settle until the network is idle).
     await page.waitForFunction(
       (text) => document.body.innerText.includes(text) ||
-        document.querySelector('.cornerstone-viewport-element svg.svg-layer :is(polyline, tspan)'),
+        document.querySelector('.cornerstone-viewport-element svg.svg-layer :is(polyline, tspan)') ||
+        window.services?.displaySetService?.getActiveDisplaySets()
+          .some((ds) => ds.Modality === 'SR' && ds.isLoaded && !ds.measurements?.length),
       { polling: 100 }, ERROR_TEXT,
     );
     result.timings.firstAnnotationMs = Date.now() - started;
     let state = await page.evaluate(viewportState);
+    if (!state.errorShown && !state.polylines?.length) {
+      await page.waitForNetworkIdle({ idleTime: 500 });
+      state = await page.evaluate(viewportState);
+    }
     if (state.errorShown) {
       result.error = `OHIF: ${ERROR_TEXT}`;
       await page.screenshot({ path: path.join(job.outDir, 'error.png') });
       return result;
     }
+    if (!job.targets.length) await page.screenshot({ path: path.join(job.outDir, 'opened.png') });
 
     const pending = [...job.targets];
     const firstSop = sopOf(state.imageId);

@@ -63,6 +63,7 @@ def run_driver(
     *,
     node: str = "node",
     timeout_s: float = 90.0,
+    window: tuple[int, int] = (1280, 800),
 ) -> dict[str, Any]:
     """Open ``url`` in chromium through ``ohif_driver.mjs``; its JSON answer (see the driver)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,8 +73,8 @@ def run_driver(
         "puppeteer": str(deps.puppeteer),
         "chromium": str(deps.chromium),
         "timeoutMs": int(timeout_s * 1000 * 0.8),
-        "width": 1280,
-        "height": 800,
+        "width": window[0],
+        "height": window[1],
         "targets": targets,
     }
     job_file = out_dir / "job.json"

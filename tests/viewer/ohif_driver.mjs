@@ -45,6 +45,12 @@ function viewportState() {
       points: p.getAttribute('points'),
       stroke: p.getAttribute('stroke'),
     })),
+    viewportRect: (({ left, top, width, height }) => ({ left, top, width, height }))(
+      element.getBoundingClientRect()),
+    textBoxes: Object.fromEntries(annotations.map((g) => {
+      const { left, top, width, height } = g.getBoundingClientRect();
+      return [g.getAttribute('data-annotation-uid'), { left, top, width, height }];
+    })),
     labels: Object.fromEntries(annotations.map((g) => [
       g.getAttribute('data-annotation-uid'),
       [...g.querySelectorAll('tspan')].map((t) => t.textContent),
@@ -158,6 +164,8 @@ async function main() {
         sopInstanceUID: sopOf(state.imageId),
         labels: state.labels[target.trackingUID] ?? null,
         otherLabels: Object.keys(state.labels).filter((uid) => uid !== target.trackingUID),
+        textBox: state.textBoxes[target.trackingUID] ?? null,
+        viewportRect: state.viewportRect,
         polylines: state.polylines,
         expected: await page.evaluate(toPage, target.points),
         screenshot,

@@ -9,7 +9,7 @@ import pydicom.config
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from cervi.delivery import DeliveryWorker, RetryPolicy, make_sender
+from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, make_sender
 from cervi.ingest import DatabaseSink
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
@@ -30,12 +30,14 @@ class Service:
     sink: DatabaseSink
     listener: Listener
     delivery: DeliveryWorker
+    delivery_loop: DeliveryLoop
     started: bool = field(default=False, init=False)
 
     def start(self) -> None:
         swept = self.files.sweep_temporary()
         if swept:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
+        self.delivery_loop.start()
         self.listener.start()
         self.started = True
 
@@ -46,6 +48,7 @@ class Service:
     def stop(self) -> None:
         if self.started:
             self.listener.stop()
+            self.delivery_loop.stop()
             self.started = False
         self.engine.dispose()
 
@@ -81,4 +84,6 @@ def build_service(settings: Settings, migrate: bool = True) -> Service:
         d.name: make_sender(d, settings.node.ae_title) for d in settings.results.destinations
     }
     delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
-    return Service(settings, engine, sessions, files, sink, listener, delivery)
+    return Service(
+        settings, engine, sessions, files, sink, listener, delivery, DeliveryLoop(delivery)
+    )

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "cervi.commands.config",
     "cervi.commands.db",
     "cervi.commands.results",
+    "cervi.commands.synth",
 )
 
 

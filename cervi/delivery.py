@@ -6,6 +6,7 @@ so a restart picks up where it stopped, and a resend is harmless (SR UIDs are de
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cervi.settings import Destination, RetrySettings
 from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
 from storage.db import transaction
-from storage.repository import due_deliveries
+from storage.repository import due_deliveries, next_delivery_due
 from storage.tables import Delivery, DeliveryState, utcnow
 
 logger = logging.getLogger("cervi.delivery")
@@ -126,3 +127,52 @@ class DeliveryWorker:
                 delivery.state = DeliveryState.PENDING.value
                 delivery.next_attempt_at = self.clock()
             return True
+
+
+class DeliveryLoop:
+    """Runs :meth:`DeliveryWorker.run_due` on its own thread: at once when :meth:`wake` is
+    called (a new SR was queued), else when the next retry is due, else every ``idle_seconds``.
+
+    A thread with an event rather than a scheduler job: a wake-up that arrives while a run is
+    in flight must not be dropped, or a result would wait for the next periodic run.
+    """
+
+    def __init__(self, worker: DeliveryWorker, idle_seconds: float = 30.0) -> None:
+        self.worker = worker
+        self.idle_seconds = idle_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cervi-delivery", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                while self.worker.run_due() and not self._stop.is_set():
+                    pass  # more may have become due while sending
+            except Exception:
+                logger.exception("delivery run failed; retrying later")
+            self._wake.wait(self._seconds_to_next())
+
+    def _seconds_to_next(self) -> float:
+        try:
+            with self.worker.sessions() as session:
+                due = next_delivery_due(session)
+        except Exception:
+            return self.idle_seconds
+        if due is None:
+            return self.idle_seconds
+        wait = (due - self.worker.clock()).total_seconds()
+        return min(self.idle_seconds, max(0.0, wait))

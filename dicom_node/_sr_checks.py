@@ -11,6 +11,7 @@ from typing import Any
 from pydicom import Dataset
 
 from dicom_node import codes
+from dicom_node._sr_document import DocumentReference
 from inference.result import VIEWS, ModelIdentity, StudyPrediction
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -21,12 +22,10 @@ def check_common(
     model: Any,
     result_version: Any,
     content_datetime: Any,
-    predecessor: Any,
-    reference_type: type,
     others: Any = (),
-) -> None:
-    """Fail fast, naming the argument, on what both reports take (``others``: the not-analysed
-    report's ``unidentified`` images)."""
+) -> str:
+    """Fail fast, naming the argument, on what every result object takes (``others``: the
+    not-analysed report's ``unidentified`` images). Returns the study's UID."""
     if isinstance(others, Dataset | str) or not isinstance(others, Sequence):
         raise TypeError('Argument "unidentified" must be a sequence of Dataset.')
     if not isinstance(images, Mapping) or not (images or others):
@@ -38,7 +37,7 @@ def check_common(
             raise ValueError(f'Argument "images" has unknown view "{view}" (expected {VIEWS}).')
         if not isinstance(image, Dataset):
             raise TypeError(f"Argument {where} must be a Dataset.")
-        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Rows", "Columns"):
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
             if keyword not in image:
                 raise ValueError(f"Argument {where}: the image lacks {keyword}.")
     studies = {str(image.StudyInstanceUID) for _, _, image in named}
@@ -58,13 +57,18 @@ def check_common(
         raise ValueError('Argument "result_version" must be at least 1.')
     if not isinstance(content_datetime, datetime.datetime):
         raise TypeError('Argument "content_datetime" must have type datetime.datetime.')
-    if predecessor is not None and not isinstance(predecessor, reference_type):
+    return studies.pop()
+
+
+def check_predecessor(predecessor: Any, result_version: int, study_uid: str) -> None:
+    """An SR version > 1 names its predecessor, in the same study; version 1 names none."""
+    if predecessor is not None and not isinstance(predecessor, DocumentReference):
         raise TypeError('Argument "predecessor" must have type DocumentReference or be None.')
     if result_version == 1 and predecessor is not None:
         raise ValueError('Argument "predecessor" must be None for result version 1.')
     if result_version > 1 and predecessor is None:
         raise ValueError(f'Argument "predecessor" is required for result version {result_version}.')
-    if predecessor is not None and predecessor.study_instance_uid not in studies:
+    if predecessor is not None and predecessor.study_instance_uid != study_uid:
         raise ValueError('Argument "predecessor" must be in the same study as "images".')
 
 
@@ -84,12 +88,16 @@ def check_prediction(prediction: StudyPrediction, images: Mapping[str, Dataset])
             )
     if not prediction.regions:
         raise ValueError('Argument "prediction" has no regions of interest.')
+    if not prediction.views_used or not set(prediction.views_used) <= set(VIEWS):
+        raise ValueError(f'Argument "prediction" must name the views it used, from {VIEWS}.')
     for view in (*prediction.views_used, *prediction.regions):
         if view not in images:
             raise ValueError(f'Argument "images" lacks the "{view}" view the prediction used.')
     for view, region in prediction.regions.items():
         x0, y0, x1, y1 = region.box
         image = images[view]
+        if "Rows" not in image or "Columns" not in image:
+            raise ValueError(f'Argument "images": the "{view}" image lacks Rows or Columns.')
         if region.view != view:
             raise ValueError(f'Argument "prediction": region under "{view}" says "{region.view}".')
         if not (0 <= x0 < x1 <= image.Columns and 0 <= y0 < y1 <= image.Rows):

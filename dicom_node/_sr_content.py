@@ -1,7 +1,7 @@
 """Content-tree builders shared by Cervi's TID 1500 reports (private to ``dicom_node.sr``).
 
-Each function returns highdicom content items or templates; ``sr.py`` assembles them into a
-document. Codes come from :mod:`dicom_node.codes` only.
+Each function returns highdicom content items or templates; ``_sr_document`` turns the root
+into a document. Codes come from :mod:`dicom_node.codes` only.
 """
 
 from __future__ import annotations
@@ -102,10 +102,10 @@ def _library_entry(view: str | None, image: Dataset) -> hsr.ImageContentItem:
                 name=codes.IMAGE_VIEW_MODIFIER, value=modifier, relationship_type=acq
             )
         )
-    for name, value in (
-        (codes.PIXEL_DATA_ROWS, image.Rows),
-        (codes.PIXEL_DATA_COLUMNS, image.Columns),
-    ):
+    for name, keyword in ((codes.PIXEL_DATA_ROWS, "Rows"), (codes.PIXEL_DATA_COLUMNS, "Columns")):
+        value = image.get(keyword)
+        if value is None:  # an unreadable image may lack them
+            continue
         items.append(
             hsr.NumContentItem(
                 name=name, value=int(value), unit=codes.PIXELS, relationship_type=acq
@@ -123,7 +123,7 @@ def tracking(
 
 
 def demo_evaluations(model: ModelIdentity) -> list[hsr.QualitativeEvaluation]:
-    """ "Intended use: not for diagnostic use" while the model is a demo (trained on phantoms)."""
+    """The qualitative evaluation "Intended use: Not for diagnostic use" for a demo model."""
     if not model.demo:
         return []
     return [hsr.QualitativeEvaluation(codes.INTENDED_USE, codes.NOT_FOR_DIAGNOSTIC_USE)]
@@ -167,7 +167,9 @@ def view_group(
         for lab in leading(labels)
     ]
     return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=tracking("roi", region.view, base, f"{region.view} ROI"),
+        tracking_identifier=tracking(
+            "roi", region.view, base, f"Upper cervical ROI, {region.view}"
+        ),
         referenced_region=roi,
         finding_type=codes.UPPER_CERVICAL_REGION,
         algorithm_id=algorithm_id(model),
@@ -217,9 +219,9 @@ def label_group(
 
 def outcome_evaluations(
     states: Mapping[str, str], model: ModelIdentity, reason: str | None
-) -> hsr.ContainerContentItem:
+) -> hsr.ContainerContentItem | None:
     """TID 1500's own "Qualitative Evaluations" container for the not-analysed outcome: the
-    outcome, the state of each view, the reason (TEXT) and the intended use."""
+    outcome, the state of each view, the reason (TEXT) and the demo notice."""
     contains = hsr.RelationshipTypeValues.CONTAINS
     items: list[hsr.ContentItem] = [
         hsr.CodeContentItem(
@@ -234,18 +236,37 @@ def outcome_evaluations(
     ]
     if reason:
         items.append(
-            hsr.TextContentItem(name=codes.COMMENT, value=reason, relationship_type=contains)
-        )
-    if model.demo:
-        items.append(
-            hsr.CodeContentItem(
-                name=codes.INTENDED_USE,
-                value=codes.NOT_FOR_DIAGNOSTIC_USE,
-                relationship_type=contains,
+            hsr.TextContentItem(
+                name=codes.REASON_NOT_ANALYSED, value=reason, relationship_type=contains
             )
         )
+    return evaluations_container(items + demo_notice(model))
+
+
+def demo_notice(model: ModelIdentity) -> list[hsr.ContentItem]:
+    """For a demo model: "Intended use: Not for diagnostic use" (CODE) and a sentence any SR
+    text rendering shows (TEXT Comment)."""
+    if not model.demo:
+        return []
+    contains = hsr.RelationshipTypeValues.CONTAINS
+    sentence = (
+        f"NOT FOR DIAGNOSTIC USE: {model.name} {model.version} is a demo model trained on "
+        "synthetic phantoms."
+    )
+    return [
+        hsr.CodeContentItem(
+            name=codes.INTENDED_USE, value=codes.NOT_FOR_DIAGNOSTIC_USE, relationship_type=contains
+        ),
+        hsr.TextContentItem(name=codes.COMMENT, value=sentence, relationship_type=contains),
+    ]
+
+
+def evaluations_container(items: list[hsr.ContentItem]) -> hsr.ContainerContentItem | None:
+    """TID 1500's own "Qualitative Evaluations" container (CODE and TEXT items), if any."""
+    if not items:
+        return None
     container = hsr.ContainerContentItem(
-        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=contains
+        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=hsr.RelationshipTypeValues.CONTAINS
     )
     container.ContentSequence = items
     return container

@@ -19,6 +19,19 @@ from dicom_node import _sr_read as read
 from dicom_node import codes
 from inference.result import VIEWS, ModelIdentity
 
+#: Type 2 Patient and General Study attributes highdicom reads from the first source image;
+#: a header without one still yields an SR, with the attribute empty (PS3.3 C.7.1.1, C.7.2.1).
+_TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 SERIES_NUMBER = 9900
 SERIES_DESCRIPTION = "Cervi AI result"
 DEMO_SUFFIX = " - NOT FOR DIAGNOSTIC USE"
@@ -70,6 +83,21 @@ class DocumentReference:
         return ds
 
 
+def _with_type2(image: Dataset) -> Dataset:
+    """``image``, or a header-only copy of it with its missing Type 2 patient/study attributes
+    present and empty (the source is never changed)."""
+    missing = [k for k in _TYPE2_PATIENT_STUDY if k not in image]
+    if not missing:
+        return image
+    header = Dataset()
+    for tag in image.keys():  # noqa: SIM118 (iterating a Dataset yields elements, not tags)
+        if tag.group != 0x7FE0:
+            header[tag] = image.get_item(tag)
+    for keyword in missing:
+        setattr(header, keyword, "")
+    return header
+
+
 class CerviReport(hsr.Comprehensive3DSR):
     """What both Cervi reports share: document attributes, UIDs, predecessor, read-back."""
 
@@ -98,7 +126,7 @@ class CerviReport(hsr.Comprehensive3DSR):
             root.ContentSequence = []
         description = SERIES_DESCRIPTION + (DEMO_SUFFIX if model.demo else "")
         super().__init__(
-            evidence=[image for _, image in images],
+            evidence=[_with_type2(images[0][1]), *(image for _, image in images[1:])],
             content=root,
             series_instance_uid=uids.series_instance_uid,
             series_number=series_number,

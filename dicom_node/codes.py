@@ -90,6 +90,7 @@ PROCEDURE_REPORTED = _private(
 )
 UPPER_CERVICAL_REGION = _private("CERVI-ROI", "Upper cervical spine region")
 ANALYSIS_OUTCOME = _private("CERVI-OUT", "Analysis outcome")
+REASON_NOT_ANALYSED = _private("CERVI-WHY", "Reason not analysed")
 NOT_ANALYSED = _private("CERVI-NA", "Not analysed")
 INTENDED_USE = _private("CERVI-USE", "Intended use")
 NOT_FOR_DIAGNOSTIC_USE = _private("CERVI-NDX", "Not for diagnostic use")

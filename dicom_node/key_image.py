@@ -70,9 +70,7 @@ class CerviKeyImage(SCImage):
         """
         if not isinstance(prediction, StudyPrediction):
             raise TypeError('Argument "prediction" must have type StudyPrediction.')
-        checks.check_common(
-            {view: image}, prediction.model, result_version, content_datetime, None, type(None)
-        )
+        checks.check_common({view: image}, prediction.model, result_version, content_datetime)
         if view not in prediction.regions:
             raise ValueError(f'Argument "prediction" has no region for the "{view}" view.')
         if "PixelData" not in image:

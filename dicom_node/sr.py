@@ -7,6 +7,17 @@ Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results
 
 UIDs derive from (study, model sha256, result version) (:class:`ResultUIDs`), so building the same
 result twice gives the same bytes apart from the ``content_datetime`` the caller passes.
+
+Use (the pipeline)::
+
+    warm_up()  # once at start: highdicom loads its tables of the standard (0.3-1 s)
+    report = CerviImagingMeasurementReport(
+        prediction, {"extension": ext, "neutral": neu, "flexion": flx},  # headers suffice
+        result_version=2, content_datetime=now,
+        predecessor=DocumentReference(study_uid, previous_series_uid, previous_sop_uid),
+    )
+    report.save_as(path, enforce_file_format=True)
+    read_report(dcmread(path)).probabilities  # {"atlantoaxial_instability": 0.91, ...}
 """
 
 from __future__ import annotations
@@ -86,17 +97,10 @@ class CerviImagingMeasurementReport(CerviReport):
         """
         if not isinstance(prediction, StudyPrediction):
             raise TypeError('Argument "prediction" must have type StudyPrediction.')
-        checks.check_common(
-            images,
-            prediction.model,
-            result_version,
-            content_datetime,
-            predecessor,
-            DocumentReference,
-        )
+        study = checks.check_common(images, prediction.model, result_version, content_datetime)
+        checks.check_predecessor(predecessor, result_version, study)
         checks.check_prediction(prediction, images)
-        base = (str(next(iter(images.values())).StudyInstanceUID), prediction.model.sha256)
-        base += (str(result_version),)
+        base = (study, prediction.model.sha256, str(result_version))
         labels = sorted(prediction.labels, key=lambda lab: list(codes.LABELS).index(lab.key))
         groups: list[Any] = [
             content.view_group(prediction.regions[v], images[v], labels, prediction.model, base)
@@ -109,7 +113,7 @@ class CerviImagingMeasurementReport(CerviReport):
             images=[(v, images[v]) for v in VIEWS if v in images],
             model=prediction.model,
             groups=groups,
-            evaluations=None,
+            evaluations=content.evaluations_container(content.demo_notice(prediction.model)),
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
@@ -206,15 +210,10 @@ class CerviNotAnalysedReport(CerviReport):
         result_version, content_datetime, predecessor, series_number: as for
             :class:`CerviImagingMeasurementReport`.
         """
-        checks.check_common(
-            images,
-            model,
-            result_version,
-            content_datetime,
-            predecessor,
-            DocumentReference,
-            others=unidentified,
+        study = checks.check_common(
+            images, model, result_version, content_datetime, others=unidentified
         )
+        checks.check_predecessor(predecessor, result_version, study)
         checks.check_views(images, missing, unreadable, reason)
         states = {
             v: "missing" if v in missing else "unreadable" if v in unreadable else "received"
@@ -269,7 +268,7 @@ class CerviNotAnalysedReport(CerviReport):
 
     @property
     def reason(self) -> str | None:
-        item = read.child(self._evaluations(), codes.COMMENT)
+        item = read.child(self._evaluations(), codes.REASON_NOT_ANALYSED)
         return str(item.TextValue) if item is not None else None
 
 

@@ -3,6 +3,7 @@ stopped PACS, and Cervi's own listener rejecting a wrong AE title."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from pynetdicom import AE, evt
 from sqlalchemy import select
 
 from cervi.bootstrap import Service
-from cervi.delivery import DeliveryWorker, RetryPolicy, Sender
+from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, Sender
 from dicom_node.scu import DimseDestination, StowDestination
 from dicom_node.sop import STORAGE_SOP_CLASSES
 from storage.db import make_engine, session_factory, transaction, upgrade
@@ -166,3 +167,18 @@ def test_stow_rs_to_orthanc_and_a_4xx_is_permanent(outbox, pacs: Orthanc) -> Non
 def test_retry_policy_delays() -> None:
     policy = RetryPolicy(first_seconds=5, max_seconds=30, max_attempts=10)
     assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 30, 30]
+
+
+def test_the_loop_sends_at_once_when_woken(outbox, pacs: Orthanc) -> None:
+    sessions, _ = outbox
+    sender = DimseDestination("pacs", "ORTHANC", "127.0.0.1", pacs.dicom_port)
+    loop = DeliveryLoop(DeliveryWorker(sessions, {"pacs": sender}, POLICY), idle_seconds=3600)
+    loop.start()
+    try:
+        loop.wake()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(pacs.get("/instances")) < 2:
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert [r.state for r in _rows(sessions)] == [DeliveryState.DELIVERED] * 2

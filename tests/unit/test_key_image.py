@@ -79,8 +79,11 @@ def test_findings_are_listed_by_probability() -> None:
     assert lines[-1] == "Atlantoaxial dislocation: 4% absent"
 
 
-def test_same_input_same_bytes(neutral: Dataset) -> None:
+def test_same_input_same_bytes_new_version_new_uids(neutral: Dataset) -> None:
     assert to_bytes(build(neutral)) == to_bytes(build(neutral))
+    v2 = build(neutral, result_version=2)
+    assert v2.result_version == 2 and v2.SOPInstanceUID != build(neutral).SOPInstanceUID
+    assert v2.SeriesInstanceUID == build(neutral).SeriesInstanceUID
 
 
 def test_large_sources_are_scaled_down(neutral: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 from pathlib import Path
 
+import highdicom.sr as hsr
 import pytest
 from pydicom import Dataset
 from pydicom.uid import ComputedRadiographyImageStorage
@@ -80,6 +81,17 @@ def test_round_trip_through_bytes(images: dict[str, Dataset]) -> None:
     assert len(report.content.get_planar_roi_measurement_groups()) == 3  # highdicom's own API
 
 
+def test_highdicom_reads_the_file_back(images: dict[str, Dataset], tmp_path: Path) -> None:
+    path = tmp_path / "sr.dcm"
+    build(images).save_as(path, enforce_file_format=True)
+    document = hsr.srread(path)
+    assert isinstance(document, hsr.Comprehensive3DSR)
+    assert len(document.content.get_planar_roi_measurement_groups()) == 3
+    assert CerviImagingMeasurementReport.from_dataset(document).regions == {
+        view: region.box for view, region in prediction().regions.items()
+    }
+
+
 def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dataset]) -> None:
     ds = from_bytes(to_bytes(build(images)))
     source = images["neutral"]
@@ -98,6 +110,8 @@ def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dat
     }
     assert evidence == {im.SOPInstanceUID for im in images.values()}
     assert "NOT FOR DIAGNOSTIC USE" in ds.SeriesDescription
+    notice = read.child(read.child(ds, codes.QUALITATIVE_EVALUATIONS), codes.COMMENT)
+    assert notice.TextValue.startswith("NOT FOR DIAGNOSTIC USE: CerviHFENet 0.1.0")
 
 
 def test_each_roi_is_a_closed_polyline_on_its_own_view(images: dict[str, Dataset]) -> None:
@@ -117,7 +131,10 @@ def test_each_roi_is_a_closed_polyline_on_its_own_view(images: dict[str, Dataset
         uid, box = read.box(group)
         assert box == prediction().regions[views[uid]].box
         assert read.child(group, codes.TRACKING_UID) is not None
-        assert read.child(group, codes.TRACKING_IDENTIFIER).TextValue == f"{views[uid]} ROI"
+        assert (
+            read.child(group, codes.TRACKING_IDENTIFIER).TextValue
+            == f"Upper cervical ROI, {views[uid]}"
+        )
 
 
 def test_at_most_five_num_items_per_group_leading_findings_first(
@@ -189,6 +206,7 @@ def test_clinical_model_report_carries_no_demo_warning(images: dict[str, Dataset
     assert back.for_diagnostic_use is True
     assert back.model == CLINICAL_MODEL
     assert "NOT FOR DIAGNOSTIC USE" not in report.SeriesDescription
+    assert read.child(report, codes.QUALITATIVE_EVALUATIONS) is None
 
 
 def test_same_input_same_bytes_and_uids_from_study_model_version(
@@ -211,6 +229,14 @@ def test_same_input_same_bytes_and_uids_from_study_model_version(
     assert other_model.series_instance_uid != uids.series_instance_uid
     for uid in (uids.series_instance_uid, uids.sop_instance_uid):
         assert uid.startswith("2.25.") and len(uid) <= 64
+
+
+def test_uid_derivation_never_changes() -> None:
+    """UIDs already sent to PACSs must come out the same after any refactoring."""
+    assert ResultUIDs.derive("1.2.3", "ab" * 32, 1) == ResultUIDs(
+        "2.25.217031720185246323473127230680995804990",
+        "2.25.22747997026903302522904841291085027755",
+    )
 
 
 def test_handing_the_tree_over_gives_the_same_bytes_as_highdicom_copying_it(
@@ -295,11 +321,55 @@ def test_not_analysed_lists_images_whose_view_is_unknown(images: dict[str, Datas
         )
 
 
+def test_unreadable_image_without_pixel_description_is_still_listed(
+    images: dict[str, Dataset],
+) -> None:
+    for keyword in ("Rows", "Columns", "PixelData"):
+        del images["flexion"][keyword]
+    report = not_analysed(images)
+    assert report.image_views["flexion"] == images["flexion"].SOPInstanceUID
+    with pytest.raises(ValueError, match='"flexion" image lacks Rows or Columns'):
+        build(images)
+
+
 def test_read_report_tells_the_kinds_apart(images: dict[str, Dataset]) -> None:
     analysed = read_report(from_bytes(to_bytes(build(images))))
     assert isinstance(analysed, CerviImagingMeasurementReport)
     with pytest.raises(ValueError, match="not a Cervi report"):
         read_report(images["neutral"])
+
+
+def test_partial_analysis_of_two_views(images: dict[str, Dataset]) -> None:
+    two = {v: images[v] for v in ("extension", "neutral")}
+    boxes = {v: box for v, box in prediction().regions.items() if v in two}
+    pred = prediction(boxes={v: r.box for v, r in boxes.items()})
+    report = CerviImagingMeasurementReport.from_dataset(
+        from_bytes(to_bytes(build(two, prediction=pred)))
+    )
+    assert report.views == ("extension", "neutral")
+    assert set(report.regions) == {"extension", "neutral"}
+    label = read.measurement_groups(report)[2]
+    num = next(c for c in read.children(label) if c.ValueType == "NUM")
+    assert [c.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for c in read.children(num)] == [
+        two["extension"].SOPInstanceUID,
+        two["neutral"].SOPInstanceUID,
+    ]
+    assert ohif_problems(report) == []
+
+
+def test_headers_without_type2_patient_and_study_attributes(
+    images: dict[str, Dataset], tmp_path: Path
+) -> None:
+    for image in images.values():
+        for keyword in ("PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID"):
+            del image[keyword]
+    ds = build(images)
+    assert ds.PatientSex == "" and ds.StudyID == "" and ds.PatientID == "CERVI-TEST-1"
+    assert "PatientSex" not in images["extension"]  # the source is left alone
+    path = tmp_path / "sr.dcm"
+    path.write_bytes(to_bytes(ds))
+    errors, _ = dciodvfy_findings(require_tool("dciodvfy"), str(path))
+    assert errors == []
 
 
 def test_computed_radiography_without_orientation_is_listed(images: dict[str, Dataset]) -> None:
@@ -316,7 +386,15 @@ def test_computed_radiography_without_orientation_is_listed(images: dict[str, Da
 
 
 @pytest.mark.parametrize(
-    "kind", ["analysed", "analysed v2", "not analysed", "not analysed, unknown view", "clinical"]
+    "kind",
+    [
+        "analysed",
+        "analysed v2",
+        "two views",
+        "not analysed",
+        "not analysed, unknown view",
+        "clinical",
+    ],
 )
 def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_path: Path) -> None:
     tool = require_tool("dciodvfy")
@@ -324,6 +402,10 @@ def test_dciodvfy_reports_no_errors(kind: str, images: dict[str, Dataset], tmp_p
         ds: Dataset = build(images)
     elif kind == "analysed v2":
         ds = build(images, result_version=2, predecessor=DocumentReference.of(build(images)))
+    elif kind == "two views":
+        two = {v: images[v] for v in ("extension", "neutral")}
+        pred = prediction(boxes={v: prediction().regions[v].box for v in two})
+        ds = build(two, prediction=pred)
     elif kind == "clinical":
         ds = build(images, prediction=prediction(model=CLINICAL_MODEL))
     elif kind == "not analysed":
@@ -364,6 +446,8 @@ def test_bad_images_and_predictions_are_named(images: dict[str, Dataset]) -> Non
     other = study_images()
     with pytest.raises(ValueError, match="one study"):
         build({**images, "flexion": other["flexion"]})
+    with pytest.raises(ValueError, match="must name the views it used"):
+        build(images, prediction=dataclasses.replace(prediction(), views_used=()))
     with pytest.raises(ValueError, match="not inside the image"):
         build(images, prediction=prediction(boxes={"neutral": (10, 10, 500, 20)}))
     bad_label = prediction()

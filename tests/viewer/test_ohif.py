@@ -8,6 +8,7 @@ comes from Cervi instead and the assertions stay.
 from __future__ import annotations
 
 import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,16 @@ def cervi_report(images: dict[str, Dataset]) -> Dataset:
 
 
 def open_in_ohif(
-    viewer: ViewerServer, deps: ViewerDeps, sr: Dataset, artifacts: Path
+    viewer: ViewerServer,
+    deps: ViewerDeps,
+    sr: Dataset,
+    artifacts: Path,
+    window: tuple[int, int] = (1280, 800),
 ) -> tuple[list[ShownGroup], dict[str, Any]]:
     groups = shown_groups(sr)
     targets = [
         {
-            "name": g.tracking_identifier.replace(" ", "-"),
+            "name": re.sub(r"[^A-Za-z0-9]+", "-", g.tracking_identifier).strip("-"),
             "sopInstanceUID": g.sop_instance_uid,
             "trackingUID": g.tracking_uid,
             "points": g.points,
@@ -66,7 +71,7 @@ def open_in_ohif(
         for g in groups
     ]
     url = viewer.study_url(sr.StudyInstanceUID, sr.SeriesInstanceUID)
-    return groups, run_driver(deps, url, targets, artifacts)
+    return groups, run_driver(deps, url, targets, artifacts, window=window)
 
 
 def check_views(groups: list[ShownGroup], result: dict[str, Any]) -> None:
@@ -105,7 +110,7 @@ def test_ohif_shows_cervi_sr_labels_and_rois_on_each_view(
             f"({result.get('error')})"
         )
     assert result["ok"], result.get("error")
-    assert [g.tracking_identifier for g in groups] == [f"{v} ROI" for v in VIEWS]
+    assert [g.sop_instance_uid for g in groups] == [images[v].SOPInstanceUID for v in VIEWS]
     check_views(groups, result)
 
 
@@ -175,7 +180,8 @@ def test_readme_screenshot_of_a_phantom_study(
     )
     sr = only_roi_groups(from_bytes(to_bytes(report)))  # until the builder writes no others
     store(pacs, *images.values(), sr)
-    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    # A workstation-sized window: at 1280 px OHIF clips these labels at the viewport's edge.
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts, window=(1600, 1000))
     assert result["ok"], result.get("error")
     for group, view in zip(groups, result["views"], strict=True):
         assert view["labels"] == group.lines

@@ -20,6 +20,7 @@ import http.client
 import json
 import logging
 import mimetypes
+import os
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 DICOMWEB_PREFIX = "/dicom-web"
+#: The OHIF release Cervi is tested with; ``make viewer-deps`` (tests/viewer/setup.sh) fetches it.
+OHIF_VERSION = "3.13.2"
 _TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
@@ -44,6 +47,20 @@ _FORWARD_REQUEST = ("accept", "content-type", "range", "authorization")
 #: Response headers passed back (Content-Length is recomputed).
 _FORWARD_RESPONSE = ("content-type", "content-range", "etag", "last-modified")
 _HOP_TIMEOUT_S = 60.0
+
+
+def viewer_cache() -> Path:
+    """Where ``make viewer-deps`` keeps OHIF and puppeteer-core, outside the repository:
+    ``$CERVI_VIEWER_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/cervi/ohif``."""
+    if os.environ.get("CERVI_VIEWER_CACHE"):
+        return Path(os.environ["CERVI_VIEWER_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cervi" / "ohif"
+
+
+def default_dist() -> Path:
+    """OHIF's prebuilt ``dist/`` as ``make viewer-deps`` unpacks it (it may not exist yet)."""
+    return viewer_cache() / f"app-{OHIF_VERSION}" / "dist"
 
 
 def app_config(

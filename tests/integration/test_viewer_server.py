@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cervi.viewer import ViewerServer, app_config
+from cervi.viewer import OHIF_VERSION, ViewerServer, app_config, default_dist
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -113,3 +113,9 @@ def test_refuses_a_folder_without_index_and_a_non_http_upstream(tmp_path: Path) 
     (tmp_path / "index.html").write_text("x")
     with pytest.raises(ValueError, match="dicomweb_url"):
         ViewerServer(tmp_path, "file:///etc")
+
+
+def test_setup_script_fetches_the_ohif_version_cervi_names() -> None:
+    setup = Path(__file__).resolve().parents[1] / "viewer" / "setup.sh"
+    assert f'OHIF_VERSION="{OHIF_VERSION}"' in setup.read_text()
+    assert default_dist().parent.name == f"app-{OHIF_VERSION}"

@@ -8,7 +8,6 @@ screenshot, how far a rectangle's outline lies from where it is expected.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-OHIF_VERSION = "3.13.2"
+from cervi.viewer import OHIF_VERSION, default_dist, viewer_cache
+
 DRIVER = Path(__file__).with_name("ohif_driver.mjs")
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def cache_dir() -> Path:
-    """Where ``setup.sh`` keeps OHIF and puppeteer-core (outside the repository)."""
-    if os.environ.get("CERVI_VIEWER_CACHE"):
-        return Path(os.environ["CERVI_VIEWER_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cervi" / "ohif"
 
 
 @dataclass(frozen=True)
@@ -39,10 +31,9 @@ class ViewerDeps:
 
     @classmethod
     def find(cls) -> ViewerDeps:
-        cache = cache_dir()
         return cls(
-            dist=cache / f"app-{OHIF_VERSION}" / "dist",
-            puppeteer=cache / "node_modules" / "puppeteer-core",
+            dist=default_dist(),
+            puppeteer=viewer_cache() / "node_modules" / "puppeteer-core",
             chromium=CHROMIUM,
         )
 

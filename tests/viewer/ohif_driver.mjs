@@ -4,9 +4,9 @@
 // JOB: {url, outDir, puppeteer (path of the puppeteer-core package), chromium, timeoutMs,
 //       width, height, targets: [{name, sopInstanceUID, trackingUID, points: [[x, y], ...]}]}
 //
-// Opens `url` (OHIF's /basic route with an SR series as the initial series), waits for a DOM
-// condition (an SR annotation drawn in the viewport's SVG layer, or OHIF's error boundary),
-// then for each target image: makes it the viewport's image, waits until its annotation is
+// Opens `url` (OHIF's /basic route with an SR series as the initial series), waits for a
+// condition (an SR annotation drawn in the viewport's SVG layer, OHIF's error boundary, or an SR
+// loaded with nothing to draw, then network idle), never a fixed time; then for each target: makes it the viewport's image, waits until its annotation is
 // drawn, reads the annotation's text lines from the DOM, maps the target's image points to
 // page pixels with cornerstone's own transforms, and takes a screenshot.
 //

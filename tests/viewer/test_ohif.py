@@ -20,7 +20,7 @@ from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport
 from inference.result import VIEWS
 from tests.support.orthanc import Orthanc
 from tests.support.results import DEMO_MODEL, LABEL_KEYS, from_bytes, prediction, to_bytes
-from tests.viewer import phantom
+from tests.viewer import marked_views
 from tests.viewer.ohif import (
     ViewerDeps,
     annotation_mask,
@@ -46,9 +46,9 @@ def store(pacs: Orthanc, *datasets: Dataset) -> None:
 
 
 def cervi_report(images: dict[str, Dataset]) -> Dataset:
-    """The SR Cervi writes for the phantom views (read back from bytes, as the PACS keeps it)."""
+    """The SR Cervi writes for the marked views (read back from bytes, as the PACS keeps it)."""
     report = CerviImagingMeasurementReport(
-        prediction(boxes=phantom.BOXES), images, result_version=1, content_datetime=NOW
+        prediction(boxes=marked_views.BOXES), images, result_version=1, content_datetime=NOW
     )
     return from_bytes(to_bytes(report))
 
@@ -98,7 +98,7 @@ def check_views(groups: list[ShownGroup], result: dict[str, Any]) -> None:
 def test_ohif_shows_cervi_sr_labels_and_rois_on_each_view(
     pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
 ) -> None:
-    images = phantom.study()
+    images = marked_views.study()
     sr = cervi_report(images)
     store(pacs, *images.values(), sr)
     groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
@@ -118,7 +118,7 @@ def test_ohif_opens_the_not_analysed_report(
     pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
 ) -> None:
     """The "not analysed" outcome is a result too: opening it must not break the viewer."""
-    images = phantom.study()
+    images = marked_views.study()
     arrived = {view: images[view] for view in ("neutral", "flexion")}
     report = CerviNotAnalysedReport(
         arrived,
@@ -145,7 +145,7 @@ def test_ohif_shows_the_roi_groups_of_cervi_sr(
 ) -> None:
     """The same report less the groups OHIF 3.13.2 cannot load (none, once the SR builder
     writes none): the per-view ROIs and labels, as the radiologist would read them."""
-    images = phantom.study()
+    images = marked_views.study()
     sr = only_roi_groups(cervi_report(images))
     assert groups_without_scoord(sr) == []
     store(pacs, *images.values(), sr)

@@ -1,4 +1,4 @@
-"""Three lateral views for the viewer tests: grey radiograph-like images whose ROI outline is
+"""Three lateral views for the viewer tests: grey images whose ROI outline is
 burned into the pixel data, so a screenshot shows where the image itself puts the ROI."""
 
 from __future__ import annotations

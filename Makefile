@@ -11,13 +11,13 @@ CONFIG ?= config.yaml
 DEBIAN_TEST_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools postgresql
 DEBIAN_PYTHON        := python3 python3-venv python3-dev
 
-.PHONY: serve test lint model constraints debian-python debian-test postgres clean
+.PHONY: serve test lint model constraints debian-python debian-test postgres viewer-deps clean
 
 serve: $(VENV)/.runtime
 	$(BIN)/cervi db upgrade --config $(CONFIG)
 	$(BIN)/cervi serve --config $(CONFIG)
 
-test: $(VENV)/.dev debian-test postgres
+test: $(VENV)/.dev debian-test postgres viewer-deps
 	$(BIN)/ruff check --quiet .
 	TCP_NODELAY=1 $(BIN)/python -m pytest
 
@@ -53,6 +53,11 @@ postgres: debian-test
 		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -n 1) main start; \
 		for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 	@pg_isready -h 127.0.0.1 -p 5432
+
+# The viewer tier (tests/viewer): OHIF's prebuilt dist/ and puppeteer-core in a cache outside the
+# repository (CERVI_VIEWER_CACHE, default ~/.cache/cervi/ohif), Debian's chromium. Fast when done.
+viewer-deps:
+	@tests/viewer/setup.sh
 
 constraints: $(VENV)/.dev
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.new

@@ -1,0 +1,137 @@
+"""What OHIF 3.13's SR loader makes of a TID 1500 report, read from the dataset independently
+of Cervi's SR reader (the rules of OHIF's cornerstone-dicom-sr ``getSopClassHandlerModule``).
+
+- Only the "Imaging Measurements" container (DCM 126010) is read; each measurement group becomes
+  one annotation, drawn from its SCOORD on the image that the SCOORD references.
+- Its text lines are the group's NUM items, ``"<concept meaning>: <value, 2 decimals> <unit
+  code value>"``, then a finding site (SCT 363698007) as ``"363698007: <meaning>"``; at most
+  five lines are drawn.
+- A group that yields no SCOORD (none at its top level, and none INFERRED FROM a NUM) makes the
+  whole viewer fail ("Something went wrong") as soon as the SR is opened.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from pydicom import Dataset
+
+IMAGING_MEASUREMENTS = ("DCM", "126010")
+TRACKING_IDENTIFIER = ("DCM", "112039")
+TRACKING_UID = ("DCM", "112040")
+FINDING_SITE = ("SCT", "363698007")
+MAX_LINES = 5
+
+
+@dataclass(frozen=True)
+class ShownGroup:
+    """One measurement group as OHIF draws it."""
+
+    tracking_identifier: str
+    tracking_uid: str  # OHIF's annotation UID (data-annotation-uid in the DOM)
+    sop_instance_uid: str
+    points: list[list[float]]  # image pixels (column, row), as in the SR
+    lines: list[str]  # the text box, top to bottom
+
+
+def _concept(item: Dataset) -> tuple[str, str]:
+    seq = item.get("ConceptNameCodeSequence")
+    if not seq:
+        return ("", "")
+    return (str(seq[0].CodingSchemeDesignator), str(seq[0].CodeValue))
+
+
+def _groups(sr: Dataset) -> list[Dataset]:
+    container = next(
+        (c for c in sr.get("ContentSequence", []) if _concept(c) == IMAGING_MEASUREMENTS), None
+    )
+    return list(container.get("ContentSequence", [])) if container is not None else []
+
+
+def js_fixed(value: float, digits: int = 2) -> str:
+    """JavaScript's ``Number(value).toFixed(digits)`` for the values OHIF formats (a tie on the
+    exact binary value rounds up, where Python's format rounds to even)."""
+    quantum = Decimal(1).scaleb(-digits)
+    return str(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def _line(num: Dataset) -> str:
+    measured = num.MeasuredValueSequence[0]
+    unit = measured.MeasurementUnitsCodeSequence[0].CodeValue
+    meaning = num.ConceptNameCodeSequence[0].CodeMeaning
+    return f"{meaning}: {js_fixed(float(measured.NumericValue))} {unit}"
+
+
+def groups_without_scoord(sr: Dataset) -> list[str]:
+    """Tracking identifiers of the groups that make OHIF 3.13.2 fail (see the module text)."""
+    failing = []
+    for group in _groups(sr):
+        items = list(group.get("ContentSequence", []))
+        top = any(i.ValueType in ("SCOORD", "SCOORD3D") for i in items)
+        inferred = any(
+            c.ValueType in ("SCOORD", "SCOORD3D")
+            for i in items
+            if i.ValueType == "NUM"
+            for c in i.get("ContentSequence", [])
+        )
+        if not (top or inferred):
+            name = next(
+                (str(i.TextValue) for i in items if _concept(i) == TRACKING_IDENTIFIER), "?"
+            )
+            failing.append(name)
+    return failing
+
+
+def shown_groups(sr: Dataset) -> list[ShownGroup]:
+    """The groups with a top-level SCOORD (TID 1410), as OHIF shows them, in document order."""
+    shown = []
+    for group in _groups(sr):
+        items = list(group.get("ContentSequence", []))
+        scoord = next((i for i in items if i.ValueType == "SCOORD"), None)
+        if scoord is None:
+            continue
+        data = [float(v) for v in scoord.GraphicData]
+        sop = str(scoord.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+        lines = [_line(i) for i in items if i.ValueType == "NUM" and "MeasuredValueSequence" in i]
+        lines += [
+            f"{FINDING_SITE[1]}: {i.ConceptCodeSequence[0].CodeMeaning}"
+            for i in items
+            if _concept(i) == FINDING_SITE
+        ][:1]
+        tracking = next(str(i.TextValue) for i in items if _concept(i) == TRACKING_IDENTIFIER)
+        shown.append(
+            ShownGroup(
+                tracking_identifier=tracking,
+                tracking_uid=next(str(i.UID) for i in items if _concept(i) == TRACKING_UID),
+                sop_instance_uid=sop,
+                points=[data[k : k + 2] for k in range(0, len(data), 2)],
+                lines=lines[:MAX_LINES],
+            )
+        )
+    return shown
+
+
+def only_roi_groups(sr: Dataset) -> Dataset:
+    """A copy of ``sr`` without the groups that make OHIF 3.13.2 fail (what the viewer can show
+    of it today); the same report when there are none."""
+    copy = deepcopy(sr)
+    for item in copy.ContentSequence:
+        if _concept(item) == IMAGING_MEASUREMENTS:
+            item.ContentSequence = [
+                g for g in item.ContentSequence if not groups_without_scoord(_wrap(g))
+            ]
+    return copy
+
+
+def _wrap(group: Dataset) -> Dataset:
+    """A one-group report, to ask :func:`groups_without_scoord` about a single group."""
+    container = Dataset()
+    container.ConceptNameCodeSequence = [Dataset()]
+    container.ConceptNameCodeSequence[0].CodingSchemeDesignator = IMAGING_MEASUREMENTS[0]
+    container.ConceptNameCodeSequence[0].CodeValue = IMAGING_MEASUREMENTS[1]
+    container.ContentSequence = [group]
+    root = Dataset()
+    root.ContentSequence = [container]
+    return root

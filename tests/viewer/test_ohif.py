@@ -1,0 +1,189 @@
+"""Cervi's SR in the real OHIF viewer (issue 8): OHIF 3.13.2's prebuilt dist/, chromium driven by
+puppeteer-core, Orthanc's DICOMweb as the PACS.
+
+The SR is made here with the SR builder and stored in Orthanc; when the pipeline lands, the SR
+comes from Cervi instead and the assertions stay.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom import Dataset
+
+from cervi.viewer import ViewerServer
+from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport
+from inference.result import VIEWS
+from tests.support.orthanc import Orthanc
+from tests.support.results import DEMO_MODEL, LABEL_KEYS, from_bytes, prediction, to_bytes
+from tests.viewer import marked_views
+from tests.viewer.ohif import (
+    ViewerDeps,
+    annotation_mask,
+    edge_offsets,
+    load_rgb,
+    run_driver,
+    white_mask,
+)
+from tests.viewer.sr_display import (
+    ShownGroup,
+    groups_without_scoord,
+    only_roi_groups,
+    shown_groups,
+)
+
+TOLERANCE_PX = 3  # outline vs. expected position, in screen pixels (the image is shown ~1.4x)
+NOW = datetime.datetime(2026, 11, 27, 12, 30, 15)
+
+
+def store(pacs: Orthanc, *datasets: Dataset) -> None:
+    for ds in datasets:
+        pacs.post("/instances", to_bytes(ds))
+
+
+def cervi_report(images: dict[str, Dataset]) -> Dataset:
+    """The SR Cervi writes for the marked views (read back from bytes, as the PACS keeps it)."""
+    report = CerviImagingMeasurementReport(
+        prediction(boxes=marked_views.BOXES), images, result_version=1, content_datetime=NOW
+    )
+    return from_bytes(to_bytes(report))
+
+
+def open_in_ohif(
+    viewer: ViewerServer,
+    deps: ViewerDeps,
+    sr: Dataset,
+    artifacts: Path,
+    window: tuple[int, int] = (1280, 800),
+) -> tuple[list[ShownGroup], dict[str, Any]]:
+    groups = shown_groups(sr)
+    targets = [
+        {
+            "name": re.sub(r"[^A-Za-z0-9]+", "-", g.tracking_identifier).strip("-"),
+            "sopInstanceUID": g.sop_instance_uid,
+            "trackingUID": g.tracking_uid,
+            "points": g.points,
+        }
+        for g in groups
+    ]
+    url = viewer.study_url(sr.StudyInstanceUID, sr.SeriesInstanceUID)
+    return groups, run_driver(deps, url, targets, artifacts, window=window)
+
+
+def check_views(groups: list[ShownGroup], result: dict[str, Any]) -> None:
+    """Every ROI group's labels in the DOM, and its outline on the screenshot where the SR's
+    coordinates put it on that image (the outline burned into the pixels marks the spot)."""
+    assert result["ok"], result.get("error")
+    seen = {view["sopInstanceUID"]: view for view in result["views"]}
+    assert set(seen) == {g.sop_instance_uid for g in groups}
+    for group in groups:
+        view = seen[group.sop_instance_uid]
+        assert view["labels"] == group.lines, group.tracking_identifier
+        assert view["otherLabels"] == [], "one annotation per image"
+        rgb = load_rgb(Path(view["screenshot"]))
+        drawn = edge_offsets(annotation_mask(rgb), view["expected"])
+        burned = edge_offsets(white_mask(rgb), view["expected"])
+        for edge in ("top", "bottom", "left", "right"):
+            where = f"{group.tracking_identifier}, {edge} edge"
+            assert drawn[edge][1] >= 0.3, f"{where}: no ROI outline drawn ({drawn[edge]})"
+            assert burned[edge][1] >= 0.3, f"{where}: image outline not found ({burned[edge]})"
+            shift = drawn[edge][0] - burned[edge][0]
+            assert abs(shift) <= TOLERANCE_PX, f"{where}: outline {shift} px off the image's"
+
+
+def test_ohif_shows_cervi_sr_labels_and_rois_on_each_view(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    images = marked_views.study()
+    sr = cervi_report(images)
+    store(pacs, *images.values(), sr)
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    blockers = groups_without_scoord(sr)
+    if not result["ok"] and blockers:
+        # Known, and only while the cause is in the SR: the test runs in full once it is not.
+        pytest.xfail(
+            f"OHIF 3.13.2 fails on measurement groups that yield no SCOORD: {blockers} "
+            f"({result.get('error')})"
+        )
+    assert result["ok"], result.get("error")
+    assert [g.sop_instance_uid for g in groups] == [images[v].SOPInstanceUID for v in VIEWS]
+    check_views(groups, result)
+
+
+def test_ohif_opens_the_not_analysed_report(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    """The "not analysed" outcome is a result too: opening it must not break the viewer."""
+    images = marked_views.study()
+    arrived = {view: images[view] for view in ("neutral", "flexion")}
+    report = CerviNotAnalysedReport(
+        arrived,
+        DEMO_MODEL,
+        missing=["extension"],
+        reason="extension not received within the quiet period",
+        result_version=1,
+        content_datetime=NOW,
+    )
+    sr = from_bytes(to_bytes(report))
+    store(pacs, *arrived.values(), sr)
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    if not result["ok"] and not groups:
+        pytest.xfail(
+            "OHIF 3.13.2's SR viewport fails on an SR with no measurement group it can draw "
+            f"(_getViewportReferencedDisplaySetData) ({result.get('error')})"
+        )
+    assert result["ok"], result.get("error")
+    check_views(groups, result)
+
+
+def test_ohif_shows_the_roi_groups_of_cervi_sr(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    """The same report less the groups OHIF 3.13.2 cannot load (none, once the SR builder
+    writes none): the per-view ROIs and labels, as the radiologist would read them."""
+    images = marked_views.study()
+    sr = only_roi_groups(cervi_report(images))
+    assert groups_without_scoord(sr) == []
+    store(pacs, *images.values(), sr)
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    assert len(groups) == 3
+    check_views(groups, result)
+    # What a person sees without touching anything: the first group's image (OHIF offers no
+    # way, in the basic mode, to step to a group on another image).
+    assert [v["shownBy"] for v in result["views"]][0] == "ohif"
+
+
+def test_readme_screenshot_of_a_phantom_study(
+    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+) -> None:
+    """A full-size phantom study (``inference.phantom``) and its SR as OHIF opens it: the PNG
+    for the README (test-artifacts/viewer/<this test>/<first view>.png). The ROIs are the
+    phantom's true ones; the probabilities are made up around its true labels."""
+    synth = pytest.importorskip("inference.phantom")
+    study = synth.generate_study(seed=7, index=3)
+    by_file = dict(zip(study.files, study.datasets, strict=True))
+    images = {view: by_file[name] for view, name in study.truth["files"].items()}
+    truth = study.truth["labels"]
+    guess = {
+        key: 0.86 if present else 0.04 + 0.05 * i for i, (key, present) in enumerate(truth.items())
+    }
+    result_in = prediction(
+        probabilities=tuple(guess[key] for key in LABEL_KEYS),
+        boxes={view: tuple(map(float, box)) for view, box in study.truth["roi"].items()},
+    )
+    report = CerviImagingMeasurementReport(
+        result_in, images, result_version=1, content_datetime=NOW
+    )
+    sr = only_roi_groups(from_bytes(to_bytes(report)))  # until the builder writes no others
+    store(pacs, *images.values(), sr)
+    # A workstation-sized window: at 1280 px OHIF clips these labels at the viewport's edge.
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts, window=(1600, 1000))
+    assert result["ok"], result.get("error")
+    for group, view in zip(groups, result["views"], strict=True):
+        assert view["labels"] == group.lines
+        drawn = edge_offsets(annotation_mask(load_rgb(Path(view["screenshot"]))), view["expected"])
+        assert all(abs(shift) <= TOLERANCE_PX for shift, _ in drawn.values()), drawn

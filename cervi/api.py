@@ -122,6 +122,19 @@ def create_app(service: Service) -> FastAPI:
         return FileResponse(path, media_type="application/dicom", filename=f"{study_uid}-sr.dcm")
 
     @app.post(
+        "/api/v1/studies/{study_uid}/reprocess",
+        tags=["studies"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=m.Accepted,
+        dependencies=[Depends(authorised)],
+    )
+    def reprocess(study_uid: str) -> dict[str, str]:
+        """Analyse the study again as a new result version."""
+        if not service.reprocess(study_uid):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
+        return {"detail": "reprocessing queued"}
+
+    @app.post(
         "/api/v1/deliveries/{delivery_id}/retry",
         tags=["deliveries"],
         status_code=status.HTTP_202_ACCEPTED,

@@ -23,6 +23,7 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.dispatch import Dispatcher
@@ -120,6 +121,25 @@ class StudyAssembler:
                 effects = self._carry_out(session, root, assessment, plan, now, "quiet_timer")
         self._apply(effects)
 
+    def reprocess(self, study_uid: str) -> bool:
+        """A new result version on request (``POST .../reprocess``): the study is handled as if
+        its quiet period had just ended. False when there is no such study."""
+        with transaction(self.sessions) as session:
+            now = self.clock()
+            study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+            if study is None:
+                return False
+            root = repo.lock_study(session, study.group_id or study.id, now)
+            if root is None:
+                return False
+            if root.state in (StudyState.READY, StudyState.PROCESSING):
+                return True  # a version is already on its way
+            root.state = StudyState.RECEIVING.value
+            root.due_at = now
+            root_id = root.id
+        self.quiet_timer_fired(root_id)
+        return True
+
     def reconcile(self, redeliver_ready: bool = False) -> Reconciled:
         """On start: assemble instances no hook saw, fire overdue timers, re-arm the others.
 
@@ -145,7 +165,11 @@ class StudyAssembler:
                 rearmed += 1
         if redeliver_ready:
             for study_uid, version, dispatch in ready_jobs:
-                self.dispatcher.dispatch(study_uid, version, bool(dispatch and dispatch.partial))
+                if dispatch is not None and dispatch.kind == "not_analysed":
+                    self.dispatcher.not_analysed(study_uid, version, dispatch.reason or "")
+                else:
+                    partial = bool(dispatch and dispatch.partial)
+                    self.dispatcher.dispatch(study_uid, version, partial)
         result = Reconciled(
             len(pending), overdue, rearmed, len(ready_jobs) if redeliver_ready else 0
         )

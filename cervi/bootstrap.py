@@ -15,10 +15,14 @@ from cervi.assembler import StudyAssembler, assembly_config
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, make_sender
 from cervi.dispatch import Dispatcher, InProcessDispatcher
 from cervi.ingest import DatabaseSink, StoredInstance
+from cervi.pipeline import Analyser, Pipeline, load_analyser
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
-from storage.db import make_engine, session_factory, upgrade
+from dicom_node.sr import warm_up
+from storage.assembly import requeue_interrupted
+from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
+from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.bootstrap")
 
@@ -41,12 +45,18 @@ class Service:
     scheduler: BackgroundScheduler
     assembler: StudyAssembler
     dispatcher: Dispatcher
+    analyser: Analyser | None = None
     started: bool = field(default=False, init=False)
 
     def start(self) -> None:
         swept = self.files.sweep_temporary()
         if swept:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
+        warm_up()  # highdicom loads the standard's tables once, not inside the first result
+        with transaction(self.sessions) as session:
+            interrupted = requeue_interrupted(session, utcnow())
+        if interrupted:
+            logger.warning("analyses interrupted by a stop resume", extra={"studies": interrupted})
         self.scheduler.start()
         # Before the listener: overdue studies go at once, pending timers are armed again.
         self.assembler.reconcile(redeliver_ready=isinstance(self.dispatcher, InProcessDispatcher))
@@ -62,6 +72,10 @@ class Service:
         self.delivery_loop.start()
         self.listener.start()
         self.started = True
+
+    def reprocess(self, study_uid: str) -> bool:
+        """Analyse the study again as a new result version; False when there is no such study."""
+        return self.assembler.reprocess(study_uid)
 
     def retry_delivery(self, delivery_id: int) -> bool:
         """Make a delivery due now; False when there is no such delivery."""
@@ -94,14 +108,17 @@ def listener_config(settings: Settings) -> ListenerConfig:
 
 
 def build_service(
-    settings: Settings, migrate: bool = True, dispatcher: Dispatcher | None = None
+    settings: Settings,
+    migrate: bool = True,
+    dispatcher: Dispatcher | None = None,
+    analyser: Analyser | None = None,
 ) -> Service:
     """Create the engine (upgrading the schema), the file store, study assembly with its
-    scheduler and dispatcher, the sink and the listener.
+    scheduler, the analysis pipeline behind the dispatcher, the outbox and the listener.
 
     ``dispatcher`` is the seam between assembly and analysis (``cervi.dispatch.Dispatcher``);
-    by default an :class:`InProcessDispatcher` whose work only logs until the analysis
-    pipeline is wired here.
+    by default an :class:`InProcessDispatcher` running :class:`cervi.pipeline.Pipeline` with
+    ``analyser`` (default: the ONNX models named in ``settings.inference``).
     """
     # The listener validates the identifiers it needs itself; pydicom's own checks of every
     # value would only warn, with the offending (possibly patient) data in the message.
@@ -111,17 +128,27 @@ def build_service(
         upgrade(engine)
     sessions = session_factory(engine)
     files = InstanceStore(settings.storage.instance_dir)
+    senders = {
+        d.name: make_sender(d, settings.node.ae_title) for d in settings.results.destinations
+    }
+    delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
+    delivery_loop = DeliveryLoop(delivery)
+    if dispatcher is None:
+        analyser = analyser or load_analyser(settings.inference)
+        pipeline = Pipeline(
+            sessions,
+            files,
+            analyser,
+            destinations=list(senders),
+            on_queued=delivery_loop.wake,
+        )
+        dispatcher = InProcessDispatcher(pipeline.analyse, pipeline.report_not_analysed)
     scheduler = BackgroundScheduler(timezone="UTC")
-    dispatcher = dispatcher or InProcessDispatcher(_analysis_not_wired, _report_not_wired)
     assembler = StudyAssembler(sessions, assembly_config(settings.assembly), dispatcher, scheduler)
     sink = DatabaseSink(
         files, sessions, settings.storage.min_free_disk_mb, after_commit=_assemble(assembler)
     )
     listener = Listener(listener_config(settings), sink)
-    senders = {
-        d.name: make_sender(d, settings.node.ae_title) for d in settings.results.destinations
-    }
-    delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
     return Service(
         settings,
         engine,
@@ -130,10 +157,11 @@ def build_service(
         sink,
         listener,
         delivery,
-        DeliveryLoop(delivery),
+        delivery_loop,
         scheduler,
         assembler,
         dispatcher,
+        analyser,
     )
 
 
@@ -144,17 +172,3 @@ def _assemble(assembler: StudyAssembler) -> Callable[[StoredInstance], None]:
         assembler.instance_stored(stored.outcome.instance_id)
 
     return after_commit
-
-
-def _analysis_not_wired(study_uid: str, version: int, partial: bool) -> None:
-    logger.info(
-        "analysis requested; no pipeline wired yet",
-        extra={"study_uid": study_uid, "version": version, "partial": partial},
-    )
-
-
-def _report_not_wired(study_uid: str, version: int, reason: str) -> None:
-    logger.info(
-        "not-analysed report requested; no pipeline wired yet",
-        extra={"study_uid": study_uid, "version": version, "reason": reason},
-    )

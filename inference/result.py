@@ -53,3 +53,8 @@ class StudyPrediction:
             if label.key == key:
                 return label.probability
         raise KeyError(key)
+
+
+class UnreadableImage(Exception):
+    """A view's pixel data cannot be decoded or used; the message starts with the view name
+    when the runtime knows it. The study is then reported "not analysed: unreadable view"."""

@@ -307,3 +307,15 @@ def finish_version(
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def requeue_interrupted(session: Session, now: datetime) -> int:
+    """At start: studies left ``processing`` by a process that died are ``ready`` again, so that
+    reconciliation hands the same version on (the pipeline finishes from a stored result)."""
+    result = session.execute(
+        update(Study)
+        .where(Study.state == StudyState.PROCESSING.value)
+        .values(state=StudyState.READY.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -30,11 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cervi.api import create_app
     from cervi.bootstrap import build_service
+    from cervi.pipeline import ModelAnalyser
 
     settings, source = resolve_settings(args.config)
     configure_logging(settings.logging)
     logger.info("settings loaded", extra={"source": source, "settings": settings.masked()})
     service = build_service(settings)
+    if isinstance(service.analyser, ModelAnalyser):
+        service.analyser.load()  # a missing or broken model stops the start, not the first study
     service.start()
     try:
         config = uvicorn.Config(

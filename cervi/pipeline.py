@@ -1,0 +1,327 @@
+"""Analysis of a dispatched study version: views -> model -> result rows -> SR -> outbox.
+
+:class:`Pipeline` is what the dispatcher runs (``analyse`` and ``report_not_analysed``). Every
+path ends in a recorded state: ``analysed`` with its SR queued for delivery, ``not_analysed``
+(missing or unreadable views, also with an SR saying so), or ``failed`` with the reason. Only
+the current version of a study is written as its state: a study re-opened by a late instance
+keeps ``receiving`` (its result row is kept all the same).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydicom import Dataset, dcmread
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cervi.settings import InferenceSettings
+from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, DocumentReference
+from inference.result import VIEWS, ModelIdentity, StudyPrediction, UnreadableImage
+from storage import assembly as assembly_repo
+from storage.db import transaction
+from storage.files import InstanceStore
+from storage.repository import queue_delivery
+from storage.tables import Finding, Instance, Region, Result, Study, StudyState, utcnow
+
+logger = logging.getLogger("cervi.pipeline")
+
+
+class Analyser(Protocol):
+    """The model runtime as the pipeline sees it (``inference.runtime.CerviRuntime``)."""
+
+    @property
+    def identity(self) -> ModelIdentity: ...
+
+    def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction: ...
+
+
+class ModelAnalyser:
+    """The shipped ONNX models (``inference.runtime``) behind :class:`Analyser`, loaded on
+    first use or by :meth:`load` (``cervi serve`` calls it at start to fail fast)."""
+
+    def __init__(self, settings: InferenceSettings) -> None:
+        self.settings = settings
+        self._runtime: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._runtime is None:
+                from inference.runtime import CerviRuntime
+
+                self._runtime = CerviRuntime(
+                    self.settings.model, self.settings.roi_model, self.settings.threads
+                )
+            return self._runtime
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self.load().identity
+
+    def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
+        return self.load().predict(datasets)
+
+
+def load_analyser(settings: InferenceSettings) -> ModelAnalyser:
+    return ModelAnalyser(settings)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        files: InstanceStore,
+        analyser: Analyser,
+        destinations: Sequence[str],
+        on_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.files = files
+        self.analyser = analyser
+        self.destinations = tuple(destinations)
+        self.on_queued = on_queued
+        self.clock = clock
+
+    # -- the dispatcher's two entry points ------------------------------------------------
+
+    def analyse(self, study_uid: str, version: int, partial: bool) -> None:
+        """Analyse one dispatched version; whatever goes wrong ends in a recorded state."""
+        try:
+            self._analyse(study_uid, version)
+        except Exception as exc:
+            logger.exception("analysis failed", extra=_ids(study_uid, version))
+            self._finish(study_uid, version, StudyState.FAILED, f"failed: {type(exc).__name__}")
+
+    def report_not_analysed(self, study_uid: str, version: int, reason: str) -> None:
+        """Make and queue the "not analysed" SR of a version assembly could not analyse."""
+        try:
+            self._report_not_analysed(study_uid, version, reason)
+        except Exception as exc:
+            logger.exception("not-analysed report failed", extra=_ids(study_uid, version))
+            with transaction(self.sessions) as session:
+                study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+                if study is not None and study.result_version == version:
+                    study.state = StudyState.FAILED.value
+                    study.state_reason = f"{reason}; report failed: {type(exc).__name__}"
+
+    def _analyse(self, study_uid: str, version: int) -> None:
+        started = time.perf_counter()
+        with transaction(self.sessions) as session:
+            if not assembly_repo.start_processing(session, study_uid, version, self.clock()):
+                logger.info("version no longer current", extra=_ids(study_uid, version))
+                return
+            views, unknown = self._views(session, study_uid, version)
+            if self._already_recorded(session, study_uid, version):
+                return
+        if not views:
+            self._not_analysed(study_uid, version, {}, unknown, reason="no view identified")
+            return
+        try:
+            datasets = {view: dcmread(path) for view, path in views.items()}
+            prediction = self.analyser.predict(datasets)
+        except UnreadableImage as exc:
+            view = str(exc).split(":", 1)[0]
+            self._not_analysed(
+                study_uid, version, views, unknown, unreadable=[view], reason=f"unreadable {view}"
+            )
+            return
+        except Exception as exc:
+            logger.exception("analysis failed", extra=_ids(study_uid, version))
+            reason = f"analysis failed: {type(exc).__name__}"
+            self._finish(study_uid, version, StudyState.FAILED, reason)
+            return
+        latency_ms = 1000 * (time.perf_counter() - started)
+        report = CerviImagingMeasurementReport(
+            prediction,
+            {view: datasets[view] for view in prediction.views_used},
+            result_version=version,
+            content_datetime=self.clock(),
+            predecessor=self._predecessor(study_uid, version),
+        )
+        self._record(
+            study_uid, version, report, prediction, datasets, latency_ms, outcome="analysed"
+        )
+
+    def _report_not_analysed(self, study_uid: str, version: int, reason: str) -> None:
+        with transaction(self.sessions) as session:
+            # Assembly has already set the state (not_analysed); only the report is to make.
+            study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+            if study is None or study.result_version != version:
+                logger.info("version no longer current", extra=_ids(study_uid, version))
+                return
+            views, unknown = self._views(session, study_uid, version)
+            if self._already_recorded(session, study_uid, version):
+                return
+        missing = [v for v in VIEWS if v not in views]
+        self._not_analysed(study_uid, version, views, unknown, missing=missing, reason=reason)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _views(
+        self, session: Session, study_uid: str, version: int
+    ) -> tuple[dict[str, Path], list[Path]]:
+        """``({view: file}, [files of unknown view])`` that assembly chose for this version."""
+        study = session.execute(select(Study).where(Study.study_uid == study_uid)).scalar_one()
+        dispatch = assembly_repo.last_dispatch(session, study.id, version)
+        chosen = dict(dispatch.views) if dispatch else {}
+        unknown_uids = list(chosen.pop("unknown", []) or [])
+        wanted = [uid for view, uid in chosen.items() if view in VIEWS] + unknown_uids
+        rows = session.execute(
+            select(Instance.sop_instance_uid, Instance.path).where(
+                Instance.sop_instance_uid.in_(wanted)
+            )
+        ).all()
+        paths = {uid: Path(path) for uid, path in rows}
+        views = {view: paths[uid] for view, uid in chosen.items() if uid in paths}
+        return views, [paths[uid] for uid in unknown_uids if uid in paths]
+
+    @staticmethod
+    def _already_recorded(session: Session, study_uid: str, version: int) -> bool:
+        """A result for this version exists (the process died before the state was written):
+        finish the state from it instead of analysing again."""
+        result = session.execute(
+            select(Result)
+            .join(Study, Study.id == Result.study_id)
+            .where(Study.study_uid == study_uid, Result.version == version)
+        ).scalar_one_or_none()
+        if result is None:
+            return False
+        state = StudyState.ANALYSED if result.outcome == "analysed" else StudyState.NOT_ANALYSED
+        assembly_repo.finish_version(session, study_uid, version, state, result.reason, utcnow())
+        return True
+
+    def _not_analysed(
+        self,
+        study_uid: str,
+        version: int,
+        views: Mapping[str, Path],
+        unknown: Sequence[Path],
+        *,
+        reason: str,
+        missing: Sequence[str] = (),
+        unreadable: Sequence[str] = (),
+    ) -> None:
+        headers: dict[str, Dataset] = {}
+        for view, path in views.items():
+            try:
+                headers[view] = dcmread(path, stop_before_pixels=True)
+            except Exception:
+                reason = f"{reason}; {view} header unreadable"
+        unreadable = [view for view in unreadable if view in headers]
+        report = CerviNotAnalysedReport(
+            headers,
+            self.analyser.identity,
+            missing=missing,
+            unreadable=unreadable,
+            unidentified=[dcmread(p, stop_before_pixels=True) for p in unknown],
+            reason=reason,
+            result_version=version,
+            content_datetime=self.clock(),
+            predecessor=self._predecessor(study_uid, version),
+        )
+        self._record(
+            study_uid, version, report, None, headers, None, outcome="not_analysed", reason=reason
+        )
+
+    def _predecessor(self, study_uid: str, version: int) -> DocumentReference | None:
+        with self.sessions() as session:
+            path = session.execute(
+                select(Result.sr_path)
+                .join(Study, Study.id == Result.study_id)
+                .where(
+                    Study.study_uid == study_uid,
+                    Result.version < version,
+                    Result.sr_path.is_not(None),
+                )
+                .order_by(Result.version.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        if path is None or not Path(path).is_file():
+            return None
+        return DocumentReference.of(dcmread(path, stop_before_pixels=True))
+
+    def _record(
+        self,
+        study_uid: str,
+        version: int,
+        report: Dataset,
+        prediction: StudyPrediction | None,
+        headers: Mapping[str, Dataset],
+        latency_ms: float | None,
+        outcome: str,
+        reason: str | None = None,
+    ) -> None:
+        buffer = BytesIO()
+        report.save_as(buffer, enforce_file_format=True)
+        stored = self.files.put(
+            study_uid, str(report.SeriesInstanceUID), str(report.SOPInstanceUID), buffer.getvalue()
+        )
+        identity = prediction.model if prediction else self.analyser.identity
+        with transaction(self.sessions) as session:
+            study = session.execute(select(Study).where(Study.study_uid == study_uid)).scalar_one()
+            result = Result(
+                study_id=study.id,
+                version=version,
+                outcome=outcome,
+                reason=reason,
+                model_name=identity.name,
+                model_version=identity.version,
+                model_sha256=identity.sha256,
+                views_used=list(prediction.views_used if prediction else []),
+                latency_ms=latency_ms,
+                sr_sop_instance_uid=str(report.SOPInstanceUID),
+                sr_path=str(stored.path),
+                created_at=self.clock(),
+            )
+            session.add(result)
+            session.flush()
+            if prediction is not None:
+                for label in prediction.labels:
+                    session.add(
+                        Finding(
+                            result_id=result.id,
+                            label=label.key,
+                            probability=label.probability,
+                            threshold=label.threshold,
+                            present=label.present,
+                        )
+                    )
+                for view, region in prediction.regions.items():
+                    x0, y0, x1, y1 = region.box
+                    session.add(
+                        Region(
+                            result_id=result.id,
+                            sop_instance_uid=str(headers[view].SOPInstanceUID),
+                            view=view,
+                            x0=x0,
+                            y0=y0,
+                            x1=x1,
+                            y1=y1,
+                            landmarks={k: list(v) for k, v in region.landmarks.items()},
+                        )
+                    )
+            for destination in self.destinations:
+                sop_uid = str(report.SOPInstanceUID)
+                queue_delivery(session, result.id, destination, sop_uid, str(stored.path))
+            state = StudyState.ANALYSED if outcome == "analysed" else StudyState.NOT_ANALYSED
+            assembly_repo.finish_version(session, study_uid, version, state, reason, self.clock())
+        logger.info("study %s", outcome, extra=_ids(study_uid, version) | {"ms": latency_ms})
+        if self.destinations:
+            self.on_queued()
+
+    def _finish(self, study_uid: str, version: int, state: StudyState, reason: str) -> None:
+        with transaction(self.sessions) as session:
+            assembly_repo.finish_version(session, study_uid, version, state, reason, self.clock())
+
+
+def _ids(study_uid: str, version: int) -> dict[str, object]:
+    return {"study_uid": study_uid, "version": version}

@@ -1,0 +1,191 @@
+"""Listener -> assembly -> pipeline -> SR -> outbox with storescu, on SQLite and PostgreSQL.
+
+The model is not the subject here (tests/e2e runs the shipped one): an in-memory analyser
+gives fixed probabilities, or fails on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from sqlalchemy import select
+
+from cervi.bootstrap import Service, build_service
+from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
+from storage.db import transaction
+from storage.tables import Finding, Region, Result, Study
+from tests.conftest import require_tool
+from tests.integration.conftest import make_settings
+from tests.support.analyser import FixedAnalyser
+from tests.support.dicom import make_dx, write
+
+VIEWS = ("extension", "neutral", "flexion")
+
+
+def start(
+    database_url: str, tmp_path: Path, analyser: FixedAnalyser, **assembly: object
+) -> Service:
+    settings = make_settings(database_url, tmp_path)
+    settings.assembly.quiet_seconds = float(assembly.get("quiet_seconds", 60))
+    service = build_service(settings, analyser=analyser)
+    service.start()
+    return service
+
+
+@pytest.fixture
+def analyser() -> FixedAnalyser:
+    return FixedAnalyser()
+
+
+@pytest.fixture
+def service(database_url: str, tmp_path: Path, analyser: FixedAnalyser) -> Iterator[Service]:
+    running = start(database_url, tmp_path, analyser)
+    yield running
+    running.stop()
+
+
+def send_study(service: Service, folder: Path, views: tuple[str, ...] = VIEWS) -> str:
+    study = make_dx()
+    files = [
+        write(
+            make_dx(
+                study_uid=study.StudyInstanceUID,
+                description=f"HWS lateral {view}",
+                seed=i,
+                size=64,
+            ),
+            folder / f"{view}.dcm",
+        )
+        for i, view in enumerate(views)
+    ]
+    command = [require_tool("storescu"), "-aec", "CERVI", "127.0.0.1", str(service.listener.port)]
+    subprocess.run([*command, *map(str, files)], check=True, env={**os.environ, "TCP_NODELAY": "1"})
+    return str(study.StudyInstanceUID)
+
+
+def wait_for_state(
+    service: Service, study_uid: str, states: set[str], timeout: float = 30
+) -> Study:
+    deadline = time.monotonic() + timeout
+    while True:
+        with service.sessions() as session:
+            study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+        if study is not None and study.state in states:
+            return study
+        if time.monotonic() > deadline:
+            raise AssertionError(f"study state {study.state if study else None}, wanted {states}")
+        time.sleep(0.05)
+
+
+def results(service: Service, study_uid: str) -> list[Result]:
+    with service.sessions() as session:
+        return list(
+            session.scalars(
+                select(Result)
+                .join(Study)
+                .where(Study.study_uid == study_uid)
+                .order_by(Result.version)
+            )
+        )
+
+
+def test_a_complete_study_is_analysed_and_its_sr_stored(
+    service: Service, tmp_path: Path, analyser: FixedAnalyser
+) -> None:
+    study_uid = send_study(service, tmp_path / "send")
+    wait_for_state(service, study_uid, {"analysed"})
+    [result] = results(service, study_uid)
+    assert analyser.calls == [("extension", "flexion", "neutral")]
+    assert result.outcome == "analysed" and result.version == 1
+    assert result.model_version == "0.0.1-test" and result.latency_ms is not None
+    with service.sessions() as session:
+        findings = {
+            f.label: f
+            for f in session.scalars(select(Finding).where(Finding.result_id == result.id))
+        }
+        regions = list(session.scalars(select(Region).where(Region.result_id == result.id)))
+    assert findings["atlantoaxial_instability"].present and not findings["c2_c3_fusion"].present
+    assert sorted(r.view for r in regions) == sorted(VIEWS)
+    report = read_report(dcmread(result.sr_path))
+    assert isinstance(report, CerviImagingMeasurementReport)
+    assert report.StudyInstanceUID == study_uid
+    assert report.probabilities["atlantoaxial_instability"] == pytest.approx(0.91)
+    assert report.SOPInstanceUID == result.sr_sop_instance_uid
+
+
+def test_reprocess_makes_version_2_naming_its_predecessor(service: Service, tmp_path: Path) -> None:
+    study_uid = send_study(service, tmp_path / "send")
+    wait_for_state(service, study_uid, {"analysed"})
+    assert service.reprocess(study_uid)
+    deadline = time.monotonic() + 30
+    while len(results(service, study_uid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first, second = results(service, study_uid)
+    report = read_report(dcmread(second.sr_path))
+    assert second.version == 2 and report.result_version == 2
+    assert report.predecessor is not None
+    assert report.predecessor.sop_instance_uid == first.sr_sop_instance_uid
+    assert not service.reprocess("1.2.3.999")
+
+
+def test_two_views_after_the_quiet_timer_are_not_analysed(
+    database_url: str, tmp_path: Path, analyser: FixedAnalyser
+) -> None:
+    service = start(database_url, tmp_path, analyser, quiet_seconds=2)
+    try:
+        study_uid = send_study(service, tmp_path / "send", views=("extension", "neutral"))
+        wait_for_state(service, study_uid, {"not_analysed"}, timeout=30)
+    finally:
+        service.stop()
+    [result] = results(service, study_uid)
+    assert result.outcome == "not_analysed" and "flexion" in (result.reason or "")
+    report = read_report(dcmread(result.sr_path))
+    assert isinstance(report, CerviNotAnalysedReport)
+    assert report.missing == ("flexion",)
+    assert analyser.calls == []
+
+
+def test_an_unreadable_view_is_reported_not_analysed(database_url: str, tmp_path: Path) -> None:
+    service = start(database_url, tmp_path, FixedAnalyser(unreadable="flexion"))
+    try:
+        study_uid = send_study(service, tmp_path / "send")
+        study = wait_for_state(service, study_uid, {"not_analysed"})
+    finally:
+        service.stop()
+    report = read_report(dcmread(results(service, study_uid)[0].sr_path))
+    assert report.unreadable == ("flexion",)
+    assert study.state_reason == "unreadable flexion"
+
+
+def test_a_model_failure_is_recorded_as_failed(database_url: str, tmp_path: Path) -> None:
+    service = start(database_url, tmp_path, FixedAnalyser(fail=True))
+    try:
+        study_uid = send_study(service, tmp_path / "send")
+        study = wait_for_state(service, study_uid, {"failed"})
+    finally:
+        service.stop()
+    assert study.state_reason == "analysis failed: RuntimeError"
+    assert results(service, study_uid) == []
+
+
+def test_an_interrupted_analysis_resumes_on_start(
+    database_url: str, tmp_path: Path, analyser: FixedAnalyser
+) -> None:
+    service = start(database_url, tmp_path, analyser)
+    study_uid = send_study(service, tmp_path / "send")
+    wait_for_state(service, study_uid, {"analysed"})
+    service.stop()
+    with transaction(service.sessions) as session:  # as if the process died before the state
+        session.scalar(select(Study).where(Study.study_uid == study_uid)).state = "processing"
+    again = start(database_url, tmp_path, analyser)
+    try:
+        wait_for_state(again, study_uid, {"analysed"})
+    finally:
+        again.stop()
+    assert len(results(again, study_uid)) == 1 and len(analyser.calls) == 1

@@ -9,9 +9,9 @@ from pydicom import dcmread
 from sqlalchemy import select
 
 from cervi.bootstrap import Service
+from cervi.orthanc import Orthanc
 from storage.tables import Instance, Study
 from tests.support.dicom import make_dx, write
-from tests.support.orthanc import Orthanc
 
 
 def test_orthanc_stores_a_dx_to_cervi(cervi: Service, orthanc: Orthanc, tmp_path: Path) -> None:

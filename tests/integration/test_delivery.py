@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from cervi.bootstrap import Service
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, Sender
+from cervi.orthanc import Orthanc
 from dicom_node.scu import DimseDestination, StowDestination
 from dicom_node.sop import STORAGE_SOP_CLASSES
 from storage.db import make_engine, session_factory, transaction, upgrade
@@ -22,7 +23,6 @@ from storage.tables import Delivery, DeliveryState, Result, Study
 from tests.conftest import require_tool
 from tests.support.dicom import make_dx, write
 from tests.support.net import free_port
-from tests.support.orthanc import Orthanc
 
 POLICY = RetryPolicy(first_seconds=5, max_seconds=60, max_attempts=3)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cervi.orthanc import Orthanc
 from cervi.viewer import ViewerServer
 from tests.conftest import IN_CI, require_tool
-from tests.support.orthanc import Orthanc
 from tests.viewer.ohif import ViewerDeps
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "viewer"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from pydicom import Dataset
 
+from cervi.orthanc import Orthanc
 from cervi.viewer import ViewerServer
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport
 from inference.result import VIEWS
-from tests.support.orthanc import Orthanc
 from tests.support.results import DEMO_MODEL, LABEL_KEYS, from_bytes, prediction, to_bytes
 from tests.viewer import marked_views
 from tests.viewer.ohif import (

@@ -1,4 +1,4 @@
-"""Orthanc (Debian's package) as the PACS for end-to-end tests and benchmarks.
+"""Orthanc (Debian's package) as a local PACS: for ``cervi demo``, end-to-end tests and benchmarks.
 
 Each instance gets its own folder, ports and JSON configuration; :meth:`Orthanc.stop` waits for
 the process to exit so that the ports can be reused.
@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -17,9 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.net import free_port
-
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on right now (loopback)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -96,6 +102,10 @@ class Orthanc:
         with urllib.request.urlopen(req, timeout=60) as response:
             data = response.read()
         return json.loads(data) if data else None
+
+    def request_bytes(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return response.read()
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)

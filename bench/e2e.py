@@ -1,0 +1,101 @@
+"""End-to-end latency: from the last view's C-STORE response to the SR stored in the PACS.
+
+Orthanc is the PACS and holds each phantom study; Orthanc pushes the study to Cervi (a
+synchronous store job: it returns after the last C-STORE response) and the clock runs until
+Orthanc has the SR. Median and 90th percentile over N studies, with the shipped model.
+Peers that wait for a quiet timer start only 5 to 60 s after the last image.
+
+Run: ``.venv/bin/python bench/e2e.py [--studies 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cervi.bootstrap import build_service  # noqa: E402
+from cervi.orthanc import Orthanc  # noqa: E402
+from cervi.settings import Settings  # noqa: E402
+from inference.phantom import generate_study, write_study  # noqa: E402
+
+
+def settings_for(folder: Path, pacs: Orthanc) -> Settings:
+    return Settings.model_validate(
+        {
+            "node": {"host": "127.0.0.1", "port": 0},
+            "storage": {
+                "database_url": f"sqlite:///{folder / 'cervi.db'}",
+                "instance_dir": str(folder / "instances"),
+                "min_free_disk_mb": 1,
+            },
+            "results": {
+                "destinations": [
+                    {
+                        "name": "pacs",
+                        "ae_title": "ORTHANC",
+                        "host": "127.0.0.1",
+                        "port": pacs.dicom_port,
+                    }
+                ]
+            },
+            "logging": {"level": "WARNING"},
+        }
+    )
+
+
+def sr_count(pacs: Orthanc, orthanc_study: str) -> int:
+    return sum(
+        len(series["Instances"])
+        for series in pacs.get(f"/studies/{orthanc_study}/series")
+        if series["MainDicomTags"].get("Modality") == "SR"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=777)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cervi-e2e-") as tmp:
+        folder = Path(tmp)
+        pacs = Orthanc(folder / "orthanc")
+        cervi = build_service(settings_for(folder, pacs))
+        cervi.analyser.load()  # type: ignore[union-attr]
+        cervi.start()
+        pacs.modalities = {"cervi": ("CERVI", "127.0.0.1", cervi.listener.port)}
+        pacs.start()
+        latencies = []
+        try:
+            for index in range(args.studies):
+                study = generate_study(args.seed, index)
+                files = write_study(study, folder / "studies")
+                for name in study.files:
+                    instance = pacs.upload(files / name)
+                orthanc_study = pacs.get(f"/instances/{instance}/study")["ID"]
+                pacs.post(
+                    "/modalities/cervi/store", {"Resources": [orthanc_study], "Synchronous": True}
+                )
+                start = time.perf_counter()
+                while sr_count(pacs, orthanc_study) == 0:
+                    if time.perf_counter() - start > 60:
+                        raise TimeoutError(f"no SR for study {index} after 60 s")
+                    time.sleep(0.005)
+                latencies.append(time.perf_counter() - start)
+        finally:
+            pacs.stop()
+            cervi.stop()
+    latencies.sort()
+    p90 = latencies[int(0.9 * (len(latencies) - 1))]
+    print(f"{len(latencies)} phantom studies (3 views each), shipped model, Orthanc as the PACS")
+    print(f"last C-STORE response -> SR in Orthanc: median {statistics.median(latencies):.3f} s,")
+    print(f"  p90 {p90:.3f} s, max {latencies[-1]:.3f} s (target: median <= 1.0 s)")
+
+
+if __name__ == "__main__":
+    main()

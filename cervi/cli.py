@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cervi.commands.studies",
     "cervi.commands.results",
     "cervi.commands.synth",
+    "cervi.commands.demo",
 )
 
 

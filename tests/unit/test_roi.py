@@ -1,0 +1,55 @@
+"""inference.roi: letterbox mapping, decoding the ROI network, crops, IoU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inference.labels import LANDMARKS
+from inference.roi import Geometry, box_iou, crop_square, decode_roi, letterbox
+
+
+def test_letterbox_keeps_aspect_and_maps_points_back() -> None:
+    image = np.zeros((300, 200), np.float32)
+    image[100:110, 50:60] = 1.0
+    square, where = letterbox(image, 64)
+    assert square.shape == (64, 64)
+    assert square[:, 45:].max() == 0.0  # right of the image stays empty
+    ys, xs = np.nonzero(square > 0.2)
+    centre = where.to_image(where.to_normalised(np.array([54.5, 104.5])))
+    np.testing.assert_allclose(centre, [54.5, 104.5])
+    found = where.to_image(np.array([(xs.mean() + 0.5) / 64, (ys.mean() + 0.5) / 64]))
+    np.testing.assert_allclose(found, [54.5, 104.5], atol=3)
+
+
+def test_decode_roi_orders_corners_and_softmaxes_the_view() -> None:
+    _, where = letterbox(np.ones((128, 128), np.float32), 64)
+    landmarks = np.full((len(LANDMARKS), 2), 0.5)
+    detection = decode_roi(np.array([0.75, 0.5, 0.25, 0.25]), landmarks, np.array([0, 3, 0]), where)
+    assert detection.box_xyxy[0] < detection.box_xyxy[2]
+    assert detection.box_xyxy[1] < detection.box_xyxy[3]
+    assert detection.view == "neutral"
+    assert sum(detection.view_probabilities.values()) == pytest.approx(1.0)
+    np.testing.assert_allclose(detection.landmarks_xy[0], [63.5, 63.5])
+
+
+def test_crop_square_pads_outside_and_reports_origin() -> None:
+    image = np.arange(100, dtype=np.float32).reshape(10, 10)
+    crop, origin = crop_square(image, np.array([1.0, 1.0]), 6)
+    assert crop.shape == (6, 6)
+    np.testing.assert_array_equal(origin, [-2, -2])
+    assert crop[0, 0] == 0.0
+    assert crop[2, 2] == image[0, 0] and crop[5, 5] == image[3, 3]
+
+
+def test_box_iou() -> None:
+    a = np.array([0, 0, 10, 10])
+    assert box_iou(a, a) == pytest.approx(1.0)
+    assert box_iou(a, np.array([5, 0, 15, 10])) == pytest.approx(1 / 3)
+    assert box_iou(a, np.array([20, 20, 30, 30])) == 0.0
+
+
+def test_geometry_round_trips_through_json() -> None:
+    geometry = Geometry(spacing_mm=0.4, roi_input=96, crop_px=112)
+    assert Geometry.from_json(geometry.to_json()) == geometry
+    assert geometry.crop_mm == pytest.approx(44.8)

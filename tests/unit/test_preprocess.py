@@ -105,3 +105,13 @@ def test_truncated_pixel_data_is_unreadable() -> None:
 def test_constant_image_is_unreadable() -> None:
     with pytest.raises(UnreadableImage, match="constant"):
         preprocess(make_dx(np.full((64, 64), 7, np.uint16)))
+
+
+def test_block_averaged_fast_path_matches_direct_filtering() -> None:
+    yy, xx = np.mgrid[0:999, 0:801].astype(np.float32)
+    smooth = np.sin(xx / 40.0) * np.cos(yy / 55.0)
+    fast = resize(smooth, (100, 80))  # 10x: averages 5x5 blocks first
+    ys = (np.arange(100) + 0.5) * 9.99 - 0.5
+    xs = (np.arange(80) + 0.5) * 801 / 80 - 0.5
+    exact = np.sin(xs[None, :] / 40.0) * np.cos(ys[:, None] / 55.0)
+    np.testing.assert_allclose(fast, exact, atol=0.03)

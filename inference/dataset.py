@@ -1,0 +1,164 @@
+"""Labelled studies on disk (``cervi synth`` layout) to the arrays training needs (numpy only).
+
+A study is a folder ``DIR/<study>/`` with its DICOM files and ``truth.json``: ``labels`` {key: 0|1},
+``landmarks`` {view: {name: [x, y]}} and ``roi`` {view: [x0, y0, x1, y1]} in source pixels, and the
+view of each file (``files`` {view: name}). A site's own labelled studies use the same layout.
+Preparing reads every image once through the same :mod:`inference.preprocess` and
+:mod:`inference.roi` code as the runtime and caches the result next to the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from inference.labels import LABELS, LANDMARKS, VIEWS
+from inference.preprocess import preprocess
+from inference.roi import Geometry, crop_square, letterbox
+
+CACHE_VERSION = 1
+
+
+class DatasetError(Exception):
+    """A study folder cannot be used for training or evaluation; the message names it."""
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """One labelled study: files per view and the truth in source pixels."""
+
+    path: Path
+    files: dict[str, Path]
+    labels: dict[str, int]
+    landmarks: dict[str, np.ndarray]  # view -> (len(LANDMARKS), 2)
+    roi: dict[str, np.ndarray]  # view -> (4,)
+
+
+def load_study(path: Path) -> StudyRecord:
+    """Read ``path/truth.json``; raise :class:`DatasetError` naming what is missing."""
+    truth_file = path / "truth.json"
+    try:
+        truth = json.loads(truth_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{truth_file}: cannot read: {exc}") from exc
+    mapping = truth.get("files") or truth.get("views")
+    if not isinstance(mapping, dict):
+        raise DatasetError(f"{truth_file}: no view -> file mapping ('files')")
+    files = {view: path / str(name) for view, name in mapping.items() if view in VIEWS}
+    landmarks = {
+        view: np.array([points[name] for name in LANDMARKS], dtype=np.float64)
+        for view, points in truth.get("landmarks", {}).items()
+        if view in files
+    }
+    roi = {
+        view: np.array(box, dtype=np.float64)
+        for view, box in truth.get("roi", {}).items()
+        if view in files
+    }
+    labels = {key: int(value) for key, value in truth.get("labels", {}).items()}
+    return StudyRecord(path=path, files=files, labels=labels, landmarks=landmarks, roi=roi)
+
+
+def find_studies(root: Path) -> list[StudyRecord]:
+    """Every study folder under ``root`` (sorted by name, so splits are reproducible)."""
+    folders = sorted(p.parent for p in Path(root).glob("*/truth.json"))
+    if not folders:
+        raise DatasetError(f"{root}: no study folders with truth.json")
+    return [load_study(folder) for folder in folders]
+
+
+@dataclass
+class PreparedSet:
+    """Arrays for training. ``roi_*`` are per image, the rest per study.
+
+    ``crops`` are wider than the classifier input by ``2 * jitter`` so that training can shift
+    them; ``crop_landmarks`` are in those crops' pixels (centre convention).
+    """
+
+    roi_images: np.ndarray  # (M, S, S) float16
+    roi_boxes: np.ndarray  # (M, 4) normalised to the square
+    roi_landmarks: np.ndarray  # (M, 6, 2) normalised
+    roi_views: np.ndarray  # (M,) index in VIEWS
+    crops: np.ndarray  # (N, 3, C, C) float16, C = crop_px + 2 * jitter
+    crop_landmarks: np.ndarray  # (N, 3, 6, 2) crop pixels
+    mask: np.ndarray  # (N, 3) float32
+    labels: np.ndarray  # (N, len(labels)) float32
+    jitter: int
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def prepare(
+    records: Sequence[StudyRecord],
+    geometry: Geometry,
+    labels: Sequence[str] = LABELS,
+    jitter: int = 12,
+    progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
+) -> PreparedSet:
+    """Preprocess every view of every study into a :class:`PreparedSet`."""
+    s, c = geometry.roi_input, geometry.crop_px + 2 * jitter
+    roi_images, roi_boxes, roi_landmarks, roi_views = [], [], [], []
+    crops = np.zeros((len(records), len(VIEWS), c, c), np.float16)
+    crop_landmarks = np.zeros((len(records), len(VIEWS), len(LANDMARKS), 2), np.float32)
+    mask = np.zeros((len(records), len(VIEWS)), np.float32)
+    targets = np.array([[r.labels.get(k, 0) for k in labels] for r in records], np.float32)
+    for n, record in enumerate(progress(records) if progress else records):
+        for v, view in enumerate(VIEWS):
+            if view not in record.files or view not in record.roi:
+                continue
+            try:
+                image = preprocess(pydicom.dcmread(record.files[view]), geometry.spacing_mm)
+            except Exception as exc:
+                raise DatasetError(f"{record.files[view]}: {exc}") from exc
+            square, where = letterbox(image.pixels, s)
+            box = image.from_source(record.roi[view].reshape(2, 2))
+            points = image.from_source(record.landmarks[view])
+            roi_images.append(square.astype(np.float16))
+            roi_boxes.append(where.to_normalised(box).reshape(4))
+            roi_landmarks.append(where.to_normalised(points))
+            roi_views.append(v)
+            centre = box.mean(axis=0)
+            crops[n, v], origin = crop_square(image.pixels, centre, c)
+            crop_landmarks[n, v] = points - origin
+            mask[n, v] = 1.0
+    return PreparedSet(
+        roi_images=np.stack(roi_images),
+        roi_boxes=np.array(roi_boxes, np.float32),
+        roi_landmarks=np.array(roi_landmarks, np.float32),
+        roi_views=np.array(roi_views, np.int64),
+        crops=crops,
+        crop_landmarks=crop_landmarks,
+        mask=mask,
+        labels=targets,
+        jitter=jitter,
+    )
+
+
+def prepare_cached(
+    root: Path,
+    geometry: Geometry,
+    jitter: int = 12,
+    progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
+) -> PreparedSet:
+    """:func:`prepare` for every study under ``root``, cached in ``root/.cervi-cache/``."""
+    records = find_studies(root)
+    key = json.dumps(
+        [CACHE_VERSION, geometry.to_json(), jitter, [r.path.name for r in records]]
+    ).encode()
+    cache = Path(root) / ".cervi-cache" / f"prepared-{hashlib.sha256(key).hexdigest()[:16]}.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            return PreparedSet(**{k: data[k] for k in data.files if k != "jitter"}, jitter=jitter)
+    prepared = prepare(records, geometry, jitter=jitter, progress=progress)
+    cache.parent.mkdir(exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, **{k: v for k, v in vars(prepared).items() if k != "jitter"})
+    tmp.replace(cache)
+    return prepared

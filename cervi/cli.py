@@ -13,6 +13,10 @@ from cervi.settings import SettingsError
 COMMAND_MODULES = (
     "cervi.commands.config",
     "cervi.commands.db",
+    "cervi.commands.train",
+    "cervi.commands.evaluate",
+    "cervi.commands.export",
+    "cervi.commands.predict",
 )
 
 

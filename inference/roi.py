@@ -151,3 +151,24 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def assign_views(view_probabilities: list[dict[str, float]]) -> list[str | None]:
+    """Give each image a distinct view, maximising the joint log-probability of the view head.
+
+    For the images of one study that no header rule named. With more images than views, the
+    least likely ones get ``None``.
+    """
+    import itertools
+
+    n = len(view_probabilities)
+    best: tuple[float, tuple[str | None, ...]] = (-np.inf, (None,) * n)
+    slots: list[str | None] = list(VIEWS) + [None] * max(0, n - len(VIEWS))
+    for choice in set(itertools.permutations(slots, n)):
+        score = sum(
+            np.log(max(probs[v], 1e-9)) if v is not None else np.log(1e-6)
+            for probs, v in zip(view_probabilities, choice, strict=True)
+        )
+        if score > best[0]:
+            best = (score, choice)
+    return list(best[1])

@@ -78,7 +78,7 @@ def _progress(iterable: Any, desc: str, total: int | None = None) -> Any:
         from tqdm import tqdm
     except ImportError:  # progress bars are a nicety
         return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=None)
 
 
 def train_roi(

@@ -53,3 +53,16 @@ def test_geometry_round_trips_through_json() -> None:
     geometry = Geometry(spacing_mm=0.4, roi_input=96, crop_px=112)
     assert Geometry.from_json(geometry.to_json()) == geometry
     assert geometry.crop_mm == pytest.approx(44.8)
+
+
+def test_assign_views_is_a_joint_assignment() -> None:
+    from inference.roi import assign_views
+
+    # both images look most like neutral; the second is the better neutral
+    probs = [
+        {"extension": 0.4, "neutral": 0.5, "flexion": 0.1},
+        {"extension": 0.05, "neutral": 0.9, "flexion": 0.05},
+    ]
+    assert assign_views(probs) == ["extension", "neutral"]
+    many = [{"extension": 1 / 3, "neutral": 1 / 3, "flexion": 1 / 3}] * 4
+    assert sorted(v or "" for v in assign_views(many)) == ["", "extension", "flexion", "neutral"]

@@ -20,9 +20,9 @@ import pydicom
 
 from inference.labels import LABELS, LANDMARKS, VIEWS
 from inference.preprocess import preprocess
-from inference.roi import Geometry, crop_square, letterbox
+from inference.roi import Geometry, classifier_crop, letterbox
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class DatasetError(Exception):
@@ -124,9 +124,8 @@ def prepare(
             roi_boxes.append(where.to_normalised(box).reshape(4))
             roi_landmarks.append(where.to_normalised(points))
             roi_views.append(v)
-            centre = box.mean(axis=0)
-            crops[n, v], origin = crop_square(image.pixels, centre, c)
-            crop_landmarks[n, v] = points - origin
+            crops[n, v], frame = classifier_crop(image.pixels, points, c)
+            crop_landmarks[n, v] = frame.to_crop(points)
             mask[n, v] = 1.0
     return PreparedSet(
         roi_images=np.stack(roi_images),

@@ -144,6 +144,56 @@ def crop_square(
     return crop, np.array([x0, y0], dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class CropFrame:
+    """Where a classifier crop came from: its origin in the (possibly mirrored) image.
+
+    Crops are mirrored so that the face is always on the right (hard palate anterior, to the right
+    of the opisthion): the patient may face either way on the detector.
+    """
+
+    origin_xy: np.ndarray
+    mirrored: bool
+    image_width: int
+
+    def to_image(self, crop_xy: np.ndarray) -> np.ndarray:
+        """Crop pixel coordinates to image pixel coordinates."""
+        pts = np.asarray(crop_xy, dtype=np.float64) + self.origin_xy
+        if self.mirrored:
+            pts = np.stack([self.image_width - 1 - pts[..., 0], pts[..., 1]], axis=-1)
+        return pts
+
+    def to_crop(self, image_xy: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates to crop pixel coordinates."""
+        pts = np.asarray(image_xy, dtype=np.float64)
+        if self.mirrored:
+            pts = np.stack([self.image_width - 1 - pts[..., 0], pts[..., 1]], axis=-1)
+        return pts - self.origin_xy
+
+
+_PALATE = LANDMARKS.index("hard_palate")
+_OPISTHION = LANDMARKS.index("opisthion")
+
+
+def classifier_crop(
+    pixels: np.ndarray, landmarks_xy: np.ndarray, size: int
+) -> tuple[np.ndarray, CropFrame]:
+    """The classifier's ``size`` square crop, centred on the landmarks' bounding box, face right.
+
+    The crop adapts to the detected anatomy: its centre follows the landmarks (occiput, C1, dens,
+    palate) and its orientation follows the face.
+    """
+    points = np.asarray(landmarks_xy, dtype=np.float64)
+    mirrored = bool(points[_PALATE, 0] < points[_OPISTHION, 0])
+    width = pixels.shape[1]
+    if mirrored:
+        pixels = pixels[:, ::-1]
+        points = np.stack([width - 1 - points[:, 0], points[:, 1]], axis=-1)
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    crop, origin = crop_square(pixels, centre, size)
+    return crop, CropFrame(origin, mirrored, width)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two ``x0, y0, x1, y1`` boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

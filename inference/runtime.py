@@ -20,7 +20,14 @@ from pydicom.dataset import Dataset
 
 from inference.labels import LANDMARKS, VIEWS
 from inference.preprocess import PixelImage, UnreadableImage, preprocess
-from inference.roi import Geometry, RoiDetection, crop_square, decode_roi, letterbox
+from inference.roi import (
+    CropFrame,
+    Geometry,
+    RoiDetection,
+    classifier_crop,
+    decode_roi,
+    letterbox,
+)
 
 
 class ModelFileError(Exception):
@@ -152,11 +159,11 @@ class CerviRuntime:
         p = self.geometry.crop_px
         views = np.zeros((1, len(VIEWS), 1, p, p), np.float32)
         mask = np.zeros((1, len(VIEWS)), np.float32)
-        origins: dict[str, np.ndarray] = {}
+        frames: dict[str, CropFrame] = {}
         for v, view in enumerate(VIEWS):
             if view in images:
-                crop, origins[view] = crop_square(
-                    images[view].pixels, detections[view].centre_xy, p
+                crop, frames[view] = classifier_crop(
+                    images[view].pixels, detections[view].landmarks_xy, p
                 )
                 views[0, v, 0], mask[0, v] = crop, 1.0
         _, probabilities, landmarks = self._classifier.run(None, {"views": views, "mask": mask})
@@ -165,7 +172,7 @@ class CerviRuntime:
         for v, view in enumerate(VIEWS):
             if view in images:
                 # the classifier's landmarks are finer (crop resolution) than the ROI network's
-                fine = landmarks[0, v] * p - 0.5 + origins[view]
+                fine = frames[view].to_image(landmarks[0, v] * p - 0.5)
                 roi = detections[view].in_source(images[view])
                 points = images[view].to_source(fine)
                 roi["landmarks"] = {

@@ -66,3 +66,22 @@ def test_assign_views_is_a_joint_assignment() -> None:
     assert assign_views(probs) == ["extension", "neutral"]
     many = [{"extension": 1 / 3, "neutral": 1 / 3, "flexion": 1 / 3}] * 4
     assert sorted(v or "" for v in assign_views(many)) == ["", "extension", "flexion", "neutral"]
+
+
+def test_classifier_crop_mirrors_a_left_facing_patient() -> None:
+    from inference.roi import classifier_crop
+
+    image = np.zeros((100, 120), np.float32)
+    points = np.array([[60, 50], [55, 45], [55, 55], [50, 40], [30, 50], [90, 45]], float)
+    image[45, 90] = 1.0  # the hard palate, anterior, to the right: facing right
+    crop, frame = classifier_crop(image, points, 80)
+    assert not frame.mirrored
+    np.testing.assert_allclose(frame.to_image(frame.to_crop(points)), points)
+    mirrored_points = points.copy()
+    mirrored_points[:, 0] = 119 - points[:, 0]
+    crop2, frame2 = classifier_crop(image[:, ::-1].copy(), mirrored_points, 80)
+    assert frame2.mirrored
+    np.testing.assert_array_equal(crop, crop2)  # same crop: the face is always on the right
+    palate = frame2.to_crop(mirrored_points[5])
+    assert crop2[int(palate[1]), int(palate[0])] == 1.0
+    np.testing.assert_allclose(frame2.to_image(palate), mirrored_points[5])

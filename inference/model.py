@@ -55,26 +55,33 @@ def geometry_features(points_mm: torch.Tensor) -> torch.Tensor:
 
 
 class ViewEncoder(nn.Module):
-    """Shared per-view CNN: pooled deep features and soft-argmax landmarks (at P/4)."""
+    """Shared per-view CNN: pooled deep features and soft-argmax landmarks.
+
+    The landmark heatmaps are at P/2 (fine detail from the first stage, context from the third
+    upsampled), because the labels hinge on millimetres: ADI 3 and 5 mm, Chamberlain 3 mm.
+    """
 
     def __init__(self, width: int = 16) -> None:
         super().__init__()
         w = width
-        self.stage1 = nn.Sequential(conv_block(1, w, 2, 5), conv_block(w, 2 * w))  # P/2
-        self.stage2 = nn.Sequential(conv_block(2 * w, 2 * w, 2), conv_block(2 * w, 2 * w))  # P/4
+        self.stage1 = nn.Sequential(conv_block(1, w, 2, 5), conv_block(w, w))  # P/2
+        self.stage2 = nn.Sequential(conv_block(w, 2 * w, 2), conv_block(2 * w, 2 * w))  # P/4
         self.stage3 = nn.Sequential(conv_block(2 * w, 4 * w, 2), conv_block(4 * w, 4 * w))  # P/8
         self.stage4 = nn.Sequential(conv_block(4 * w, 4 * w, 2), conv_block(4 * w, 4 * w))  # P/16
+        self.context = nn.Sequential(conv_block(2 * w + 4 * w, w, kernel=1))  # at P/4
         self.heatmap = nn.Sequential(
-            conv_block(2 * w + 4 * w, 2 * w), nn.Conv2d(2 * w, len(LANDMARKS), 1)
+            conv_block(2 * w, w, kernel=1), nn.Conv2d(w, len(LANDMARKS), 3, padding=1)
         )
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.out_features = 8 * w
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f2 = self.stage2(self.stage1(standardise(crops)))
+        f1 = self.stage1(standardise(crops))
+        f2 = self.stage2(f1)
         f3 = self.stage3(f2)
         f4 = self.stage4(f3)
-        landmarks = soft_argmax(self.heatmap(torch.cat([f2, self.up(f3)], dim=1)))
+        context = self.up(self.context(torch.cat([f2, self.up(f3)], dim=1)))
+        landmarks = soft_argmax(self.heatmap(torch.cat([f1, context], dim=1)))
         pooled = torch.cat([f4.mean(dim=(2, 3)), f4.amax(dim=(2, 3))], dim=1)
         return pooled, landmarks
 

@@ -28,7 +28,7 @@ class Geometry:
     ``crop_px``: side of the classifier crop at ``spacing_mm`` (so ``crop_px * spacing_mm`` mm).
     """
 
-    spacing_mm: float = 0.5
+    spacing_mm: float = 0.75
     roi_input: int = 128
     crop_px: int = 128
 

@@ -46,7 +46,7 @@ class TrainConfig:
     patience: int = 10
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    roi_width: int = 16
+    roi_width: int = 12
     width: int = 16
     embed: int = 64
     landmark_weight: float = 1.0

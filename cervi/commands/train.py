@@ -24,9 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patience", type=int, default=10, help="early stop after N flat epochs")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle)")
-    parser.add_argument("--width", type=int, default=16, help="encoder width (channels)")
+    parser.add_argument("--width", type=int, default=16, help="classifier encoder width")
+    parser.add_argument("--roi-width", type=int, default=12, help="ROI network width")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--spacing", type=float, default=0.5, help="input spacing, mm/pixel")
+    parser.add_argument("--spacing", type=float, default=0.75, help="input spacing, mm/pixel")
     parser.add_argument("--crop", type=int, default=128, help="classifier crop side, pixels")
     parser.add_argument("--roi-input", type=int, default=128, help="ROI network input side")
     parser.add_argument("--val-fraction", type=float, default=0.15)
@@ -49,7 +50,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         width=args.width,
-        roi_width=args.width,
+        roi_width=args.roi_width,
         val_fraction=args.val_fraction,
         relation_weight=args.relation_weight,
         focal_gamma=args.focal_gamma,

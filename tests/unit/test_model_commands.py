@@ -18,7 +18,18 @@ def test_train_export_evaluate_predict(tmp_path: Path, capsys: pytest.CaptureFix
     write_studies(tmp_path / "train", 16, seed=1)
     write_studies(tmp_path / "test", 8, seed=2)
     run, models = tmp_path / "run", tmp_path / "models"
-    small = ["--spacing", "1.0", "--crop", "32", "--roi-input", "32", "--width", "4"]
+    small = [
+        "--spacing",
+        "1.0",
+        "--crop",
+        "32",
+        "--roi-input",
+        "32",
+        "--width",
+        "4",
+        "--roi-width",
+        "4",
+    ]
     assert (
         main(
             [

@@ -22,7 +22,7 @@ from inference.labels import LABELS, LANDMARKS, VIEWS
 from inference.preprocess import preprocess
 from inference.roi import Geometry, classifier_crop, letterbox
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 class DatasetError(Exception):
@@ -95,49 +95,84 @@ class PreparedSet:
         return int(self.labels.shape[0])
 
 
+def prepare_study(record: StudyRecord, geometry: Geometry, jitter: int) -> dict[str, np.ndarray]:
+    """One study's arrays: its ROI images and targets (present views only) and its crops."""
+    s, c = geometry.roi_input, geometry.crop_px + 2 * jitter
+    out: dict[str, list] = {"roi_images": [], "roi_boxes": [], "roi_landmarks": [], "roi_views": []}
+    crops = np.zeros((len(VIEWS), c, c), np.float16)
+    crop_landmarks = np.zeros((len(VIEWS), len(LANDMARKS), 2), np.float32)
+    mask = np.zeros(len(VIEWS), np.float32)
+    for v, view in enumerate(VIEWS):
+        if view not in record.files or view not in record.roi or view not in record.landmarks:
+            continue
+        try:
+            image = preprocess(pydicom.dcmread(record.files[view]), geometry.spacing_mm)
+        except Exception as exc:
+            raise DatasetError(f"{record.files[view]}: {exc}") from exc
+        square, where = letterbox(image.pixels, s)
+        box = image.from_source(record.roi[view].reshape(2, 2))
+        points = image.from_source(record.landmarks[view])
+        out["roi_images"].append(square.astype(np.float16))
+        out["roi_boxes"].append(where.to_normalised(box).reshape(4))
+        out["roi_landmarks"].append(where.to_normalised(points))
+        out["roi_views"].append(v)
+        crops[v], frame = classifier_crop(image.pixels, points, c)
+        crop_landmarks[v] = frame.to_crop(points)
+        mask[v] = 1.0
+    return {
+        "roi_images": np.array(out["roi_images"], np.float16).reshape(-1, s, s),
+        "roi_boxes": np.array(out["roi_boxes"], np.float32).reshape(-1, 4),
+        "roi_landmarks": np.array(out["roi_landmarks"], np.float32).reshape(-1, len(LANDMARKS), 2),
+        "roi_views": np.array(out["roi_views"], np.int64),
+        "crops": crops,
+        "crop_landmarks": crop_landmarks,
+        "mask": mask,
+    }
+
+
 def prepare(
     records: Sequence[StudyRecord],
     geometry: Geometry,
     labels: Sequence[str] = LABELS,
     jitter: int = 12,
     progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
+    cache: Path | None = None,
 ) -> PreparedSet:
-    """Preprocess every view of every study into a :class:`PreparedSet`."""
-    s, c = geometry.roi_input, geometry.crop_px + 2 * jitter
-    roi_images, roi_boxes, roi_landmarks, roi_views = [], [], [], []
-    crops = np.zeros((len(records), len(VIEWS), c, c), np.float16)
-    crop_landmarks = np.zeros((len(records), len(VIEWS), len(LANDMARKS), 2), np.float32)
-    mask = np.zeros((len(records), len(VIEWS)), np.float32)
-    targets = np.array([[r.labels.get(k, 0) for k in labels] for r in records], np.float32)
-    for n, record in enumerate(progress(records) if progress else records):
-        for v, view in enumerate(VIEWS):
-            if view not in record.files or view not in record.roi:
-                continue
-            try:
-                image = preprocess(pydicom.dcmread(record.files[view]), geometry.spacing_mm)
-            except Exception as exc:
-                raise DatasetError(f"{record.files[view]}: {exc}") from exc
-            square, where = letterbox(image.pixels, s)
-            box = image.from_source(record.roi[view].reshape(2, 2))
-            points = image.from_source(record.landmarks[view])
-            roi_images.append(square.astype(np.float16))
-            roi_boxes.append(where.to_normalised(box).reshape(4))
-            roi_landmarks.append(where.to_normalised(points))
-            roi_views.append(v)
-            crops[n, v], frame = classifier_crop(image.pixels, points, c)
-            crop_landmarks[n, v] = frame.to_crop(points)
-            mask[n, v] = 1.0
+    """Preprocess every view of every study into a :class:`PreparedSet`.
+
+    With ``cache``, each study's arrays are kept there as ``<study>.npz`` (keyed by the geometry
+    and jitter), so that preparing can be resumed and run while studies are still being written.
+    """
+    parts = []
+    for record in progress(records) if progress else records:
+        file = cache / f"{record.path.name}.npz" if cache is not None else None
+        if file is not None and file.is_file():
+            with np.load(file) as data:
+                parts.append({k: data[k] for k in data.files})
+            continue
+        part = prepare_study(record, geometry, jitter)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_suffix(".tmp.npz")
+            np.savez(tmp, **part)
+            tmp.replace(file)
+        parts.append(part)
     return PreparedSet(
-        roi_images=np.stack(roi_images),
-        roi_boxes=np.array(roi_boxes, np.float32),
-        roi_landmarks=np.array(roi_landmarks, np.float32),
-        roi_views=np.array(roi_views, np.int64),
-        crops=crops,
-        crop_landmarks=crop_landmarks,
-        mask=mask,
-        labels=targets,
+        **{key: np.concatenate([p[key] for p in parts]) for key in _PER_IMAGE},
+        **{key: np.stack([p[key] for p in parts]) for key in _PER_STUDY},
+        labels=np.array([[r.labels.get(k, 0) for k in labels] for r in records], np.float32),
         jitter=jitter,
     )
+
+
+_PER_IMAGE = ("roi_images", "roi_boxes", "roi_landmarks", "roi_views")
+_PER_STUDY = ("crops", "crop_landmarks", "mask")
+
+
+def cache_folder(root: Path, geometry: Geometry, jitter: int) -> Path:
+    """Where :func:`prepare_cached` keeps the per-study arrays of ``root``."""
+    key = json.dumps([CACHE_VERSION, geometry.to_json(), jitter]).encode()
+    return Path(root) / ".cervi-cache" / hashlib.sha256(key).hexdigest()[:16]
 
 
 def prepare_cached(
@@ -148,16 +183,10 @@ def prepare_cached(
 ) -> PreparedSet:
     """:func:`prepare` for every study under ``root``, cached in ``root/.cervi-cache/``."""
     records = find_studies(root)
-    key = json.dumps(
-        [CACHE_VERSION, geometry.to_json(), jitter, [r.path.name for r in records]]
-    ).encode()
-    cache = Path(root) / ".cervi-cache" / f"prepared-{hashlib.sha256(key).hexdigest()[:16]}.npz"
-    if cache.is_file():
-        with np.load(cache) as data:
-            return PreparedSet(**{k: data[k] for k in data.files if k != "jitter"}, jitter=jitter)
-    prepared = prepare(records, geometry, jitter=jitter, progress=progress)
-    cache.parent.mkdir(exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **{k: v for k, v in vars(prepared).items() if k != "jitter"})
-    tmp.replace(cache)
-    return prepared
+    return prepare(
+        records,
+        geometry,
+        jitter=jitter,
+        progress=progress,
+        cache=cache_folder(root, geometry, jitter),
+    )

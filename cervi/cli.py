@@ -13,6 +13,7 @@ from cervi.settings import SettingsError
 COMMAND_MODULES = (
     "cervi.commands.config",
     "cervi.commands.db",
+    "cervi.commands.synth",
     "cervi.commands.train",
     "cervi.commands.evaluate",
     "cervi.commands.export",

@@ -251,8 +251,23 @@ def evaluate_classifier(
     return metrics
 
 
-def train(data_dir: Path, out: Path, config: TrainConfig, log: Log = print) -> dict[str, Any]:
-    """Prepare, split, train both networks, write checkpoints; returns the summary."""
+STAGES = ("roi", "classifier")
+
+
+def train(
+    data_dir: Path,
+    out: Path,
+    config: TrainConfig,
+    log: Log = print,
+    stages: tuple[str, ...] = STAGES,
+) -> dict[str, Any]:
+    """Prepare, split, train the networks named in ``stages``, write their checkpoints.
+
+    The two networks are independent, so ``stages`` lets them train in two processes at once.
+    """
+    unknown = set(stages) - set(STAGES)
+    if unknown or not stages:
+        raise ValueError(f"stages must be a non-empty subset of {STAGES}")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -262,26 +277,21 @@ def train(data_dir: Path, out: Path, config: TrainConfig, log: Log = print) -> d
     )
     train_idx, val_idx = split(len(data), config.val_fraction, config.seed)
     log(f"{len(data)} studies ({len(train_idx)} train, {len(val_idx)} validation)")
-    roi, roi_metrics = train_roi(data, train_idx, val_idx, config, log)
-    net, metrics, history = train_classifier(data, train_idx, val_idx, config, log)
     common = {"config": config.to_dict(), "labels": list(LABELS), "data": str(data_dir)}
-    torch.save(
-        {**common, "kind": "roi", "state": roi.state_dict(), "metrics": roi_metrics}, out / "roi.pt"
-    )
-    torch.save(
-        {**common, "kind": "classifier", "state": net.state_dict(), "metrics": metrics},
-        out / "classifier.pt",
-    )
-    summary = {
-        "roi_validation": roi_metrics,
-        "validation": metrics,
-        "history": history,
-        "seconds": round(time.monotonic() - started, 1),
-        **common,
-    }
-    (out / "history.json").write_text(
-        json.dumps(summary, indent=2, default=float), encoding="utf-8"
-    )
+    summary: dict[str, Any] = dict(common)
+    if "roi" in stages:
+        roi, roi_metrics = train_roi(data, train_idx, val_idx, config, log)
+        checkpoint = {**common, "kind": "roi", "state": roi.state_dict(), "metrics": roi_metrics}
+        torch.save(checkpoint, out / "roi.pt")
+        summary["roi_validation"] = roi_metrics
+    if "classifier" in stages:
+        net, metrics, history = train_classifier(data, train_idx, val_idx, config, log)
+        checkpoint = {**common, "kind": "classifier", "state": net.state_dict(), "metrics": metrics}
+        torch.save(checkpoint, out / "classifier.pt")
+        summary.update(validation=metrics, history=history)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    name = "history.json" if set(stages) == set(STAGES) else f"history-{'-'.join(stages)}.json"
+    (out / name).write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
     return summary
 
 

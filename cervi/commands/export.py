@@ -39,7 +39,9 @@ def run_export(args: argparse.Namespace) -> int:
         geometry=config.geometry,
         labels=tuple(checkpoint["labels"]),
         thresholds=checkpoint["metrics"].get("thresholds", {}),
-        recipe=recipe_file.read_text(encoding="utf-8").strip() if recipe_file.is_file() else "",
+        recipe=" && ".join(recipe_file.read_text(encoding="utf-8").split("\n")).strip(" &")
+        if recipe_file.is_file()
+        else "",
         data_seed=args.data_seed,
         train_config=config.to_dict(),
         metrics={"classifier": metrics, "roi_validation": roi_checkpoint["metrics"]},

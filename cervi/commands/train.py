@@ -33,12 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--relation-weight", type=float, default=0.5, help="loss relation penalty")
     parser.add_argument("--focal-gamma", type=float, default=2.0)
+    parser.add_argument(
+        "--stage",
+        choices=("all", "roi", "classifier"),
+        default="all",
+        help="train one network only (the two can train in two processes at once)",
+    )
     parser.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from inference.roi import Geometry
-    from inference.train import TrainConfig, train
+    from inference.train import STAGES, TrainConfig, train
 
     config = TrainConfig(
         geometry=Geometry(spacing_mm=args.spacing, roi_input=args.roi_input, crop_px=args.crop),
@@ -56,11 +62,24 @@ def run_train(args: argparse.Namespace) -> int:
         focal_gamma=args.focal_gamma,
     )
     recipe = "cervi " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
-    summary = train(args.data, args.out, config, log=lambda line: print(line, flush=True))
-    (args.out / "recipe.txt").write_text(recipe + "\n", encoding="utf-8")
-    val = summary["validation"]
-    print(
-        f"done in {summary['seconds']:.0f} s: validation mean AUC {val['mean_auc']:.4f}, "
-        f"mean AP {val['mean_ap']:.4f}; checkpoints in {args.out}"
-    )
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    summary = train(args.data, args.out, config, lambda line: print(line, flush=True), stages)
+    _record_recipe(args.out / "recipe.txt", recipe, replace=args.stage == "all")
+    if "validation" in summary:
+        val = summary["validation"]
+        print(
+            f"classifier: validation mean AUC {val['mean_auc']:.4f}, mean AP {val['mean_ap']:.4f}"
+        )
+    if "roi_validation" in summary:
+        share = summary["roi_validation"]["iou_ge_0_7"]
+        print(f"ROI network: validation box IoU >= 0.7 on {share:.3f} of views")
+    print(f"done in {summary['seconds']:.0f} s; checkpoints in {args.out}")
     return 0
+
+
+def _record_recipe(path: Path, recipe: str, replace: bool) -> None:
+    """Keep the command lines that made the run (one per stage when trained stage by stage)."""
+    lines = [] if replace or not path.is_file() else path.read_text(encoding="utf-8").splitlines()
+    if recipe and recipe not in lines:
+        lines.append(recipe)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")

@@ -109,7 +109,7 @@ def train_roi(
         log(
             f"roi epoch {epoch + 1}: val loss {metrics['loss']:.4f} box IoU mean "
             f"{metrics['iou_mean']:.3f} >=0.7 {metrics['iou_ge_0_7']:.3f} view acc "
-            f"{metrics['view_accuracy']:.3f} landmark err {metrics['landmark_error_mm']:.2f} mm"
+            f"{metrics['view_accuracy']:.3f} landmark err {metrics['landmark_error_px']:.2f} px"
         )
         if metrics["loss"] < best[0]:
             best = (metrics["loss"], _state(net), metrics)
@@ -148,8 +148,8 @@ def evaluate_roi(net: RoiNet, data: PreparedSet, idx: np.ndarray, batch: int) ->
         "iou_mean": float(iou.mean()),
         "iou_ge_0_7": float((iou >= 0.7).mean()),
         "view_accuracy": float(np.mean(correct)),
-        # letterbox pixels; a rough mm figure for the log (the exact one needs each image's scale)
-        "landmark_error_mm": float(np.concatenate(errors).mean()),
+        # in pixels of the ROI network's input square (about 2 mm each for a 25 cm field)
+        "landmark_error_px": float(np.concatenate(errors).mean()),
     }
 
 

@@ -57,8 +57,9 @@ def classifier_batch(
     crop_px: int,
     rng: np.random.Generator | None,
     view_dropout: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(views, mask, labels, landmark targets normalised to the crop, landmark weights).
+) -> tuple[torch.Tensor, ...]:
+    """(views, mask, labels, landmark targets normalised to the crop, landmark weights,
+    measurement targets, measurement weights).
 
     With ``rng``: every view shifted independently within the jitter margin, intensity
     augmentation, and with probability ``view_dropout`` one view of a study dropped (masked).
@@ -88,4 +89,14 @@ def classifier_batch(
         torch.from_numpy(data.labels[index]),
         torch.from_numpy(targets),
         torch.from_numpy(weights),
+        torch.from_numpy(_or_zeros(data.measurements, index)),
+        torch.from_numpy(_or_zeros(data.measurement_mask, index)),
     )
+
+
+def _or_zeros(values: np.ndarray | None, index: np.ndarray) -> np.ndarray:
+    from inference.labels import measurement_names
+
+    if values is None:
+        return np.zeros((len(index), len(measurement_names())), np.float32)
+    return values[index].astype(np.float32)

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from inference.labels import LABELS, LANDMARKS, VIEWS
+from inference.labels import (
+    LABELS,
+    LANDMARKS,
+    STUDY_MEASUREMENTS,
+    VIEW_MEASUREMENTS,
+    VIEWS,
+    measurement_scales,
+)
 from inference.preprocess import preprocess
 from inference.roi import Geometry, classifier_crop, letterbox
 
@@ -38,6 +45,7 @@ class StudyRecord:
     labels: dict[str, int]
     landmarks: dict[str, np.ndarray]  # view -> (len(LANDMARKS), 2)
     roi: dict[str, np.ndarray]  # view -> (4,)
+    measurements: dict[str, float]
 
 
 def load_study(path: Path) -> StudyRecord:
@@ -62,7 +70,22 @@ def load_study(path: Path) -> StudyRecord:
         if view in files
     }
     labels = {key: int(value) for key, value in truth.get("labels", {}).items()}
-    return StudyRecord(path=path, files=files, labels=labels, landmarks=landmarks, roi=roi)
+    measurements = {
+        str(k): float(v)
+        for k, v in truth.get("measurements", {}).items()
+        if isinstance(v, int | float)
+    }
+    return StudyRecord(path, files, labels, landmarks, roi, measurements)
+
+
+def measurement_targets(record: StudyRecord) -> tuple[np.ndarray, np.ndarray]:
+    """The record's measurements scaled for the network, and 1 where the truth has them."""
+    keys = [p.format(view=v) for v in VIEWS for _, p, _ in VIEW_MEASUREMENTS]
+    keys += [name for name, _ in STUDY_MEASUREMENTS]
+    values = np.array([record.measurements.get(k, np.nan) for k in keys], np.float64)
+    present = np.isfinite(values)
+    scaled = np.where(present, values, 0.0) / np.array(measurement_scales())
+    return scaled.astype(np.float32), present.astype(np.float32)
 
 
 def find_studies(root: Path) -> list[StudyRecord]:
@@ -90,6 +113,8 @@ class PreparedSet:
     mask: np.ndarray  # (N, 3) float32
     labels: np.ndarray  # (N, len(labels)) float32
     jitter: int
+    measurements: np.ndarray | None = None  # (N, len(measurement_names())) scaled
+    measurement_mask: np.ndarray | None = None  # 1 where the truth has the measurement
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -162,6 +187,8 @@ def prepare(
         **{key: np.stack([p[key] for p in parts]) for key in _PER_STUDY},
         labels=np.array([[r.labels.get(k, 0) for k in labels] for r in records], np.float32),
         jitter=jitter,
+        measurements=np.stack([measurement_targets(r)[0] for r in records]),
+        measurement_mask=np.stack([measurement_targets(r)[1] for r in records]),
     )
 
 

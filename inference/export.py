@@ -20,7 +20,14 @@ import onnx
 import torch
 from torch import nn
 
-from inference.labels import CODING_SCHEME, LABEL_CODES, LANDMARKS, VIEWS
+from inference.labels import (
+    CODING_SCHEME,
+    LABEL_CODES,
+    LANDMARKS,
+    VIEWS,
+    measurement_names,
+    measurement_scales,
+)
 from inference.model import CerviHFENet
 from inference.roi import Geometry
 from inference.roi_net import RoiNet
@@ -58,6 +65,9 @@ class ExportInfo:
             "cervi.geometry": self.geometry.to_json(),
             "cervi.views": json.dumps(list(VIEWS)),
             "cervi.landmarks": json.dumps(list(LANDMARKS)),
+            "cervi.measurements": json.dumps(
+                dict(zip(measurement_names(), measurement_scales(), strict=True))
+            ),
             "cervi.recipe": self.recipe,
             "cervi.data_seed": "" if self.data_seed is None else str(self.data_seed),
             "cervi.train_config": json.dumps(self.train_config, default=str),
@@ -75,9 +85,9 @@ class _WithProbabilities(nn.Module):
 
     def forward(
         self, views: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits, landmarks = self.net(views, mask)
-        return logits, torch.sigmoid(logits), landmarks
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, landmarks, measurements = self.net(views, mask)
+        return logits, torch.sigmoid(logits), landmarks, measurements
 
 
 def export_classifier(net: CerviHFENet, path: Path, info: ExportInfo) -> Path:
@@ -90,7 +100,7 @@ def export_classifier(net: CerviHFENet, path: Path, info: ExportInfo) -> Path:
         example,
         path,
         inputs=["views", "mask"],
-        outputs=["logits", "probabilities", "landmarks"],
+        outputs=["logits", "probabilities", "landmarks", "measurements"],
         metadata=info.metadata("classifier"),
     )
     return path

@@ -42,6 +42,34 @@ LANDMARKS: tuple[str, ...] = (
     "hard_palate",
 )
 
+# Measurements the network also learns to predict when the truth has them (the phantoms do): the
+# labels are thresholds on them, so they teach the network millimetres and degrees, not only 0/1.
+# Per view: ``{name}`` is read from ``truth["measurements"]`` as ``PREFIX_{view}_SUFFIX``.
+VIEW_MEASUREMENTS: tuple[tuple[str, str, float], ...] = (
+    # (name, truth key pattern, scale: the network sees value / scale)
+    ("adi_mm", "adi_{view}_mm", 5.0),
+    ("occiput_c1_angle_deg", "occiput_c1_angle_{view}_deg", 10.0),
+    ("c2_c3_angle_deg", "c2_c3_angle_{view}_deg", 10.0),
+)
+STUDY_MEASUREMENTS: tuple[tuple[str, float], ...] = (
+    ("c2_c3_disc_height_mm", 5.0),
+    ("ossicle_gap_mm", 5.0),
+    ("dens_above_chamberlain_mm", 5.0),
+    ("basion_dens_interval_mm", 5.0),
+)
+
+
+def measurement_names() -> list[str]:
+    """Names of the network's ``measurements`` output, in order (per view, then study)."""
+    per_view = [f"{name}_{view}" for view in VIEWS for name, _, _ in VIEW_MEASUREMENTS]
+    return per_view + [name for name, _ in STUDY_MEASUREMENTS]
+
+
+def measurement_scales() -> list[float]:
+    """The scale of each entry of :func:`measurement_names`."""
+    per_view = [scale for _ in VIEWS for _, _, scale in VIEW_MEASUREMENTS]
+    return per_view + [scale for _, scale in STUDY_MEASUREMENTS]
+
 
 @dataclass(frozen=True)
 class Relation:

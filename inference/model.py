@@ -1,8 +1,9 @@
 """CerviHFENet: hybrid feature extraction over the three views of a dynamic study (torch).
 
 Inputs: ``views`` (N, 3, 1, P, P), the ROI crops in ``VIEWS`` order (extension, neutral, flexion),
-and ``mask`` (N, 3), 1 where the view is present. Outputs: ``logits`` (N, labels) and ``landmarks``
-(N, 3, 6, 2), landmark positions in each crop normalised to [0, 1].
+and ``mask`` (N, 3), 1 where the view is present. Outputs: ``logits`` (N, labels), ``landmarks``
+(N, 3, 6, 2), landmark positions in each crop normalised to [0, 1], and ``measurements``
+(N, len(measurement_names())), scaled as in ``inference.labels`` (ADI per view, ...).
 
 - Anatomical features (paper: "anatomical feature extraction"): a shared per-view encoder gives
   deep features and, through a landmark heatmap head, the six landmarks; measurements between them
@@ -11,6 +12,9 @@ and ``mask`` (N, 3), 1 where the view is present. Outputs: ``logits`` (N, labels
 - Dynamic branch (paper: "dynamic feature extraction"): differences of the measurements between
   views (neutral - extension, flexion - neutral, flexion - extension) and a GRU run
   extension -> neutral -> flexion over the per-view embeddings.
+- Measurements: per-view (ADI, occiput-C1 and C2-C3 angles) and study (C2-C3 disc height,
+  ossicle gap, dens above Chamberlain's line) regressions, learnt where the truth has them, and
+  their changes between views; they enter the head, whose labels are thresholds on them.
 - Fused head: one logit per label. A missing view is masked everywhere: its embedding is zeroed, the
   differences it takes part in are zeroed, and the mask itself is an input so the head knows.
 """
@@ -21,7 +25,7 @@ import torch
 from torch import nn
 
 from inference._layers import conv_block, soft_argmax, standardise
-from inference.labels import LABELS, LANDMARKS, VIEWS
+from inference.labels import LABELS, LANDMARKS, STUDY_MEASUREMENTS, VIEW_MEASUREMENTS, VIEWS
 
 _IDX = {name: i for i, name in enumerate(LANDMARKS)}
 _PAIRS = [(i, j) for i in range(len(LANDMARKS)) for j in range(i + 1, len(LANDMARKS))]
@@ -107,7 +111,12 @@ class CerviHFENet(nn.Module):
         )
         self.sequence = nn.GRUCell(embed + 1, embed)
         self.dynamic = nn.Sequential(nn.Linear(3 * g + embed, embed), nn.ReLU(inplace=True))
-        fused = embed + g + embed + len(VIEWS)
+        mv, ms = len(VIEW_MEASUREMENTS), len(STUDY_MEASUREMENTS)
+        # measured quantities (ADI, angles per view; disc height, gap, Chamberlain per study)
+        self.view_measure = nn.Linear(embed, mv)
+        self.study_measure = nn.Linear(embed + g, ms)
+        measured = len(VIEWS) * mv + ms + 3 * mv
+        fused = embed + g + embed + len(VIEWS) + measured
         self.head = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(fused, embed),
@@ -116,7 +125,9 @@ class CerviHFENet(nn.Module):
             nn.Linear(embed, len(labels)),
         )
 
-    def forward(self, views: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, views: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, v = views.shape[0], views.shape[1]
         pooled, landmarks = self.encoder(views.reshape(n * v, *views.shape[2:]))
         geometry = geometry_features(landmarks * self.crop_mm)
@@ -128,8 +139,16 @@ class CerviHFENet(nn.Module):
         anatomical = (embedded * m[..., None]).sum(dim=1) / present
         measurements = (geometry * m[..., None]).sum(dim=1) / present
         dynamic = self._dynamic(embedded, geometry, m)
-        logits = self.head(torch.cat([anatomical, measurements, dynamic, m], dim=1))
-        return logits, landmarks.reshape(n, v, len(LANDMARKS), 2)
+        per_view = self.view_measure(embedded) * m[..., None]  # (N, V, mv)
+        study = self.study_measure(torch.cat([anatomical, measurements], dim=1))
+        changes = [
+            (per_view[:, b] - per_view[:, a]) * (m[:, a] * m[:, b])[:, None]
+            for a, b in ((0, 1), (1, 2), (0, 2))
+        ]
+        measured = torch.cat([per_view.reshape(n, -1), study], dim=1)
+        fused = [anatomical, measurements, dynamic, m, measured, *changes]
+        logits = self.head(torch.cat(fused, dim=1))
+        return logits, landmarks.reshape(n, v, len(LANDMARKS), 2), measured
 
     def _dynamic(
         self, embedded: torch.Tensor, geometry: torch.Tensor, m: torch.Tensor

@@ -65,6 +65,7 @@ class StudyPrediction:
     rois: dict[str, dict[str, Any]]
     model: ModelInfo
     roi_model: ModelInfo
+    measurements: dict[str, float] = field(default_factory=dict)
 
     def to_json(self, study_uid: str) -> dict[str, Any]:
         """The ``cervi predict --json`` object for this study."""
@@ -74,6 +75,7 @@ class StudyPrediction:
             "findings": self.findings,
             "views_used": list(self.views_used),
             "roi": self.rois,
+            "measurements": {k: round(v, 2) for k, v in self.measurements.items()},
             "model": {"name": self.model.name, "version": self.model.version},
         }
 
@@ -125,6 +127,7 @@ class CerviRuntime:
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 raise ModelFileError(f"{path}: cannot load: {exc}") from exc
         self._classifier, self._roi = sessions
+        self._classifier_outputs = [o.name for o in self._classifier.get_outputs()]
         self.model = read_model_info(Path(classifier_path), self._classifier, "classifier")
         self.roi_model = read_model_info(Path(roi_path), self._roi, "roi")
         if self.model.geometry.spacing_mm != self.roi_model.geometry.spacing_mm:
@@ -166,7 +169,14 @@ class CerviRuntime:
                     images[view].pixels, detections[view].landmarks_xy, p
                 )
                 views[0, v, 0], mask[0, v] = crop, 1.0
-        _, probabilities, landmarks = self._classifier.run(None, {"views": views, "mask": mask})
+        outputs = dict(
+            zip(
+                self._classifier_outputs,
+                self._classifier.run(None, {"views": views, "mask": mask}),
+                strict=True,
+            )
+        )
+        probabilities, landmarks = outputs["probabilities"], outputs["landmarks"]
         probs = {k: float(probabilities[0, i]) for i, k in enumerate(self.labels)}
         rois = {}
         for v, view in enumerate(VIEWS):
@@ -187,7 +197,20 @@ class CerviRuntime:
             rois=rois,
             model=self.model,
             roi_model=self.roi_model,
+            measurements=self._measurements(outputs.get("measurements"), order),
         )
+
+    def _measurements(self, values: np.ndarray | None, used: list[str]) -> dict[str, float]:
+        """The measurement output in mm and degrees, per-view entries only for views used."""
+        scales = json.loads(self.model.metadata.get("cervi.measurements", "{}"))
+        if values is None or len(scales) != values.shape[1]:
+            return {}
+        missing = [v for v in VIEWS if v not in used]
+        return {
+            name: float(values[0, i]) * scale
+            for i, (name, scale) in enumerate(scales.items())
+            if not any(name.endswith(f"_{view}") for view in missing)
+        }
 
     def analyse_datasets(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         """:meth:`analyse` from DICOM datasets; an unreadable view raises :class:`UnreadableImage`

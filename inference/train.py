@@ -50,6 +50,7 @@ class TrainConfig:
     width: int = 16
     embed: int = 64
     landmark_weight: float = 1.0
+    measurement_weight: float = 1.0
     view_dropout: float = 0.1
     focal_alpha: float = 0.5
     focal_gamma: float = 2.0
@@ -174,12 +175,15 @@ def train_classifier(
         net.train()
         started, total = time.monotonic(), 0.0
         for idx in _progress(_batches(train_idx, config.batch_size, rng), f"cls {epoch + 1}"):
-            views, mask, y, t_points, w_points = classifier_batch(
+            views, mask, y, t_points, w_points, t_meas, w_meas = classifier_batch(
                 data, idx, geometry.crop_px, rng, config.view_dropout
             )
-            logits, points = net(views, mask)
-            loss = loss_fn(logits, y) + config.landmark_weight * _landmark_loss(
-                points, t_points, w_points, geometry.crop_mm
+            logits, points, measured = net(views, mask)
+            loss = (
+                loss_fn(logits, y)
+                + config.landmark_weight
+                * _landmark_loss(points, t_points, w_points, geometry.crop_mm)
+                + config.measurement_weight * _measurement_loss(measured, t_meas, w_meas, mask)
             )
             opt.zero_grad()
             loss.backward()
@@ -207,6 +211,17 @@ def train_classifier(
                 break
     net.load_state_dict(best[1])
     return net.eval(), best[2], history
+
+
+def _measurement_loss(measured, targets, weights, mask) -> torch.Tensor:  # noqa: ANN001
+    """Smooth L1 over the measurements the truth has (per-view ones only for present views)."""
+    from inference.labels import VIEW_MEASUREMENTS
+
+    per_view = mask.repeat_interleave(len(VIEW_MEASUREMENTS), dim=1)
+    rest = torch.ones(mask.shape[0], weights.shape[1] - per_view.shape[1])
+    w = weights * torch.cat([per_view, rest], dim=1)
+    error = F.smooth_l1_loss(measured, targets, reduction="none", beta=0.2)
+    return (error * w).sum() / w.sum().clamp(min=1.0)
 
 
 def _landmark_loss(points, targets, weights, crop_mm: float) -> torch.Tensor:  # noqa: ANN001

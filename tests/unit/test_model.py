@@ -20,7 +20,7 @@ def _net() -> CerviHFENet:
 
 def test_classifier_shapes() -> None:
     with torch.no_grad():
-        logits, landmarks = _net()(torch.rand(2, 3, 1, CROP, CROP), torch.ones(2, 3))
+        logits, landmarks, measurements = _net()(torch.rand(2, 3, 1, CROP, CROP), torch.ones(2, 3))
     assert logits.shape == (2, len(LABELS))
     assert landmarks.shape == (2, len(VIEWS), len(LANDMARKS), 2)
     assert float(landmarks.min()) >= 0.0 and float(landmarks.max()) <= 1.0
@@ -33,9 +33,9 @@ def test_a_masked_view_does_not_change_the_result() -> None:
     other = views.clone()
     other[:, 2] = torch.rand(1, 1, CROP, CROP) * 5
     with torch.no_grad():
-        a, _ = net(views, mask)
-        b, _ = net(other, mask)
-        c, _ = net(other, torch.ones(1, 3))
+        a, *_ = net(views, mask)
+        b, *_ = net(other, mask)
+        c, *_ = net(other, torch.ones(1, 3))
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
 
@@ -44,8 +44,8 @@ def test_view_order_matters_to_the_dynamic_branch() -> None:
     net = _net()
     views = torch.rand(1, 3, 1, CROP, CROP)
     with torch.no_grad():
-        forward, _ = net(views, torch.ones(1, 3))
-        backward, _ = net(views.flip(1), torch.ones(1, 3))
+        forward, *_ = net(views, torch.ones(1, 3))
+        backward, *_ = net(views.flip(1), torch.ones(1, 3))
     assert not torch.allclose(forward, backward)
 
 

@@ -74,3 +74,21 @@ def test_tiny_training_run_lowers_the_loss_and_saves_checkpoints(tmp_path: Path)
     assert net(views, torch.ones(1, 3))[0].shape == (1, len(LABELS))
     roi, _ = load_checkpoint(tmp_path / "run" / "roi.pt")
     assert roi(torch.zeros(1, 1, 32, 32))[0].shape == (1, 4)
+
+
+def test_measurement_targets_are_scaled_and_masked(tmp_path: Path) -> None:
+    from inference.dataset import load_study, measurement_targets
+    from inference.labels import measurement_names
+
+    write_studies(tmp_path, 1)
+    truth_file = tmp_path / "study000" / "truth.json"
+    import json
+
+    truth = json.loads(truth_file.read_text())
+    truth["measurements"] = {"adi_flexion_mm": 4.0, "ossicle_gap_mm": 2.5}
+    truth_file.write_text(json.dumps(truth))
+    values, present = measurement_targets(load_study(tmp_path / "study000"))
+    names = measurement_names()
+    assert present.sum() == 2
+    assert values[names.index("adi_mm_flexion")] == pytest.approx(4.0 / 5.0)
+    assert values[names.index("ossicle_gap_mm")] == pytest.approx(2.5 / 5.0)

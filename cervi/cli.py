@@ -18,6 +18,10 @@ COMMAND_MODULES = (
     "cervi.commands.results",
     "cervi.commands.synth",
     "cervi.commands.demo",
+    "cervi.commands.train",
+    "cervi.commands.evaluate",
+    "cervi.commands.export",
+    "cervi.commands.predict",
 )
 
 

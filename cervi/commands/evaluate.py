@@ -1,0 +1,85 @@
+"""``cervi evaluate``: metrics of exported models on labelled studies, through the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from cervi.cli import add_config_option
+from cervi.settings import resolve_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate a model on labelled studies")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="classifier ONNX (default: settings)"
+    )
+    parser.add_argument("--roi-model", type=Path, default=None, help="ROI ONNX (default: settings)")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="labelled studies (cervi synth layout)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        default=None,
+        help="folder for roc.png and pr.png (default: beside --out)",
+    )
+    parser.add_argument(
+        "--no-ablation", action="store_true", help="skip the dynamic-branch ablation"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the view shuffling")
+    add_config_option(parser)
+    parser.set_defaults(func=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from inference.evaluate import evaluate, write_curves
+    from inference.runtime import CerviRuntime
+
+    settings, _ = resolve_settings(args.config)
+    runtime = CerviRuntime(
+        args.model or settings.inference.model,
+        args.roi_model or settings.inference.roi_model,
+        settings.inference.threads,
+    )
+    metrics, arrays = evaluate(runtime, args.data, ablation=not args.no_ablation, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(_finite(metrics), indent=2) + "\n", encoding="utf-8")
+    try:
+        plots = write_curves(arrays, runtime.labels, args.plots or args.out.parent)
+    except ImportError:
+        plots = []
+        print("matplotlib is not installed: no ROC/PR plots (install the 'train' extra)")
+    print(
+        f"{metrics['studies']} studies: mean AUC {metrics['mean_auc']:.4f}, "
+        f"mean AP {metrics['mean_ap']:.4f}, "
+        f"ROI IoU>=0.7 {metrics['roi']['fraction_iou_ge_0_7']:.3f}"
+    )
+    for name, values in metrics["per_label"].items():
+        print(
+            f"  {name:26s} AUC {values['auc']:.4f} AP {values['ap']:.4f} (+{values['positives']})"
+        )
+    ablation = metrics.get("ablation")
+    if ablation:
+        print(
+            "  instability AUC drop: neutral only "
+            f"{ablation['instability_auc_drop_neutral_only']:.4f}, "
+            f"shuffled views {ablation['instability_auc_drop_shuffled']:.4f}"
+        )
+    print(f"wrote {args.out}" + "".join(f", {p}" for p in plots))
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: undefined metrics (a label without positives) become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

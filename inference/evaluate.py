@@ -1,0 +1,150 @@
+"""Evaluation of exported models on labelled studies, end to end through the onnxruntime runtime.
+
+For every study under the data folder: the DICOM files go through exactly the service's path
+(preprocess -> ROI -> classifier). Reported: ``mean_auc``, ``mean_ap``, ``per_label``; ROI box IoU
+against the truth and the view head's accuracy; and the dynamic-branch ablation: the same studies
+with only the neutral view, and with the views shuffled (a random non-identity permutation of the
+three images over the extension/neutral/flexion slots, seeded).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+
+from inference.dataset import StudyRecord, find_studies
+from inference.labels import VIEWS
+from inference.metrics import label_metrics, precision_recall_curve, roc_curve
+from inference.preprocess import PixelImage
+from inference.roi import box_iou
+from inference.runtime import CerviRuntime
+
+_PERMUTATIONS = [p for p in itertools.permutations(range(len(VIEWS))) if p != (0, 1, 2)]
+INSTABILITY = "atlantoaxial_instability"
+
+
+def evaluate(
+    runtime: CerviRuntime,
+    data_dir: Path,
+    ablation: bool = True,
+    seed: int = 0,
+    progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics for the studies under ``data_dir``, and the raw arrays (for curves)."""
+    records = find_studies(data_dir)
+    labels = runtime.labels
+    rng = np.random.default_rng(seed)
+    y, full, neutral, shuffled, ious = [], [], [], [], []
+    view_hits = []
+    for record in progress(records) if progress else records:
+        images = {
+            view: runtime.preprocess(pydicom.dcmread(path)) for view, path in record.files.items()
+        }
+        result = runtime.analyse(images)
+        y.append([record.labels.get(k, 0) for k in labels])
+        full.append([result.probabilities[k] for k in labels])
+        for view, roi in result.rois.items():
+            if view in record.roi:
+                ious.append(box_iou(np.array(roi["box"]), record.roi[view]))
+            view_hits.append(roi["view"] == view)
+        if ablation and set(images) == set(VIEWS):
+            only = runtime.analyse({"neutral": images["neutral"]})
+            neutral.append([only.probabilities[k] for k in labels])
+            shuffled.append(_shuffled(runtime, images, rng, labels))
+    y_arr, full_arr = np.array(y, np.float64), np.array(full, np.float64)
+    metrics = label_metrics(y_arr, full_arr, labels)
+    iou = np.array(ious)
+    metrics["roi"] = {
+        "views": int(iou.size),
+        "iou_mean": float(iou.mean()) if iou.size else float("nan"),
+        "iou_median": float(np.median(iou)) if iou.size else float("nan"),
+        "fraction_iou_ge_0_7": float((iou >= 0.7).mean()) if iou.size else float("nan"),
+        "view_accuracy": float(np.mean(view_hits)) if view_hits else float("nan"),
+    }
+    arrays = {"labels": y_arr, "probabilities": full_arr}
+    if neutral:
+        keep = [i for i, r in enumerate(records) if set(r.files) == set(VIEWS)]
+        metrics["ablation"] = _ablation(y_arr[keep], full_arr[keep], neutral, shuffled, labels)
+    metrics["model"] = {
+        "classifier": {"name": runtime.model.name, "version": runtime.model.version},
+        "roi": {"name": runtime.roi_model.name, "version": runtime.roi_model.version},
+        "sha256": runtime.model.sha256,
+    }
+    return metrics, arrays
+
+
+def _shuffled(
+    runtime: CerviRuntime,
+    images: dict[str, PixelImage],
+    rng: np.random.Generator,
+    labels: tuple[str, ...],
+) -> list[float]:
+    permutation = _PERMUTATIONS[rng.integers(len(_PERMUTATIONS))]
+    moved = {VIEWS[i]: images[VIEWS[j]] for i, j in enumerate(permutation)}
+    result = runtime.analyse(moved)
+    return [result.probabilities[k] for k in labels]
+
+
+def _ablation(
+    y: np.ndarray,
+    full: np.ndarray,
+    neutral: list[list[float]],
+    shuffled: list[list[float]],
+    labels: tuple[str, ...],
+) -> dict[str, Any]:
+    """AUCs with all views, neutral only and shuffled views, and the instability AUC drops."""
+    runs = {"all_views": full, "neutral_only": np.array(neutral), "shuffled": np.array(shuffled)}
+    out: dict[str, Any] = {}
+    for name, probs in runs.items():
+        m = label_metrics(y, probs, labels)
+        out[name] = {
+            "mean_auc": m["mean_auc"],
+            "per_label_auc": {k: v["auc"] for k, v in m["per_label"].items()},
+        }
+    if INSTABILITY in labels:
+        base = out["all_views"]["per_label_auc"][INSTABILITY]
+        for name in ("neutral_only", "shuffled"):
+            out[f"instability_auc_drop_{name}"] = base - out[name]["per_label_auc"][INSTABILITY]
+    return out
+
+
+def write_curves(
+    arrays: dict[str, np.ndarray], labels: tuple[str, ...], folder: Path
+) -> list[Path]:
+    """``roc.png`` and ``pr.png``: one curve per label. Needs matplotlib (the ``train`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    y, probs = arrays["labels"], arrays["probabilities"]
+    written = []
+    for kind in ("roc", "pr"):
+        fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+        for i, name in enumerate(labels):
+            if y[:, i].min() == y[:, i].max():
+                continue
+            if kind == "roc":
+                fpr, tpr, _ = roc_curve(y[:, i], probs[:, i])
+                ax.plot(fpr, tpr, label=name)
+            else:
+                precision, recall = precision_recall_curve(y[:, i], probs[:, i])
+                ax.step(np.r_[0.0, recall], np.r_[1.0, precision], where="post", label=name)
+        if kind == "roc":
+            ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+            ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+        else:
+            ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
+        path = folder / f"{kind}.png"
+        fig.savefig(path, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,224 @@
+"""The service's inference: onnxruntime sessions (created once) for the ROI network and CerviHFENet.
+
+No torch. ``CerviRuntime(classifier_path, roi_path, threads)`` loads both files and their metadata;
+``analyse_datasets({view: dataset})`` or ``analyse({view: PixelImage})`` runs ROI detection on every
+view in one batch, cuts each view's crop around the detected region, and runs the classifier once
+with missing views masked. ``detect`` alone also tells the view of an image no header rule named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from inference.labels import LANDMARKS, VIEWS
+from inference.preprocess import PixelImage, UnreadableImage, preprocess
+from inference.roi import (
+    CropFrame,
+    Geometry,
+    RoiDetection,
+    classifier_crop,
+    decode_roi,
+    letterbox,
+)
+
+
+class ModelFileError(Exception):
+    """A model file is missing, unreadable, or not the kind of network it should be."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself (its ``cervi.*`` metadata) and its identity."""
+
+    path: Path
+    name: str
+    kind: str
+    version: str
+    sha256: str
+    labels: tuple[str, ...]
+    codes: dict[str, dict[str, str]]
+    thresholds: dict[str, float]
+    geometry: Geometry
+    intended_use: str
+    metadata: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StudyPrediction:
+    """One study's result: probabilities per label, present/absent, the views used, the ROIs.
+
+    ``rois[view]``: ``box`` [x0, y0, x1, y1] and ``landmarks`` {name: [x, y]} in that view's
+    source pixels, plus the ROI network's view probabilities.
+    """
+
+    probabilities: dict[str, float]
+    findings: dict[str, bool]
+    views_used: tuple[str, ...]
+    rois: dict[str, dict[str, Any]]
+    model: ModelInfo
+    roi_model: ModelInfo
+    measurements: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self, study_uid: str) -> dict[str, Any]:
+        """The ``cervi predict --json`` object for this study."""
+        return {
+            "study_uid": study_uid,
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "findings": self.findings,
+            "views_used": list(self.views_used),
+            "roi": self.rois,
+            "measurements": {k: round(v, 2) for k, v in self.measurements.items()},
+            "model": {"name": self.model.name, "version": self.model.version},
+        }
+
+
+def read_model_info(path: Path, session: Any, kind: str) -> ModelInfo:
+    """Metadata of an onnxruntime session's model file; checks that it is a ``kind`` network."""
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    if meta.get("cervi.kind") != kind:
+        raise ModelFileError(
+            f"{path}: not a Cervi {kind} model (cervi.kind={meta.get('cervi.kind')})"
+        )
+    try:
+        labels = tuple(json.loads(meta["cervi.labels"]))
+        return ModelInfo(
+            path=path,
+            name=path.stem,
+            kind=kind,
+            version=meta["cervi.version"],
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            labels=labels,
+            codes=json.loads(meta.get("cervi.codes", "{}")),
+            thresholds={k: float(v) for k, v in json.loads(meta["cervi.thresholds"]).items()},
+            geometry=Geometry.from_json(meta["cervi.geometry"]),
+            intended_use=meta.get("cervi.intended_use", ""),
+            metadata=meta,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: incomplete cervi metadata: {exc}") from exc
+
+
+class CerviRuntime:
+    """Both networks, loaded once; safe to call from one worker thread at a time per instance."""
+
+    def __init__(self, classifier_path: Path | str, roi_path: Path | str, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sessions = []
+        for path in (Path(classifier_path), Path(roi_path)):
+            if not path.is_file():
+                raise ModelFileError(f"{path}: model file not found")
+            try:
+                sessions.append(
+                    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise ModelFileError(f"{path}: cannot load: {exc}") from exc
+        self._classifier, self._roi = sessions
+        self._classifier_outputs = [o.name for o in self._classifier.get_outputs()]
+        self.model = read_model_info(Path(classifier_path), self._classifier, "classifier")
+        self.roi_model = read_model_info(Path(roi_path), self._roi, "roi")
+        if self.model.geometry.spacing_mm != self.roi_model.geometry.spacing_mm:
+            raise ModelFileError("the classifier and ROI models were trained at different spacings")
+        self.geometry = self.model.geometry
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.model.labels
+
+    def preprocess(self, ds: Dataset) -> PixelImage:
+        """The dataset's pixels at the models' input spacing (raises :class:`UnreadableImage`)."""
+        return preprocess(ds, self.geometry.spacing_mm)
+
+    def detect(self, images: Sequence[PixelImage]) -> list[RoiDetection]:
+        """ROI, landmarks and view probabilities of each image, in one batch."""
+        if not images:
+            return []
+        size = self.roi_model.geometry.roi_input
+        squares, boxes = zip(*(letterbox(im.pixels, size) for im in images), strict=True)
+        batch = np.stack(squares)[:, None].astype(np.float32)
+        box, points, view_logits = self._roi.run(None, {"image": batch})
+        return [decode_roi(box[i], points[i], view_logits[i], boxes[i]) for i in range(len(images))]
+
+    def analyse(self, images: Mapping[str, PixelImage]) -> StudyPrediction:
+        """ROI detection and classification of a study's views (keys from ``VIEWS``)."""
+        unknown = set(images) - set(VIEWS)
+        if unknown or not images:
+            raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {sorted(images)}")
+        order = [v for v in VIEWS if v in images]
+        detections = dict(zip(order, self.detect([images[v] for v in order]), strict=True))
+        p = self.geometry.crop_px
+        views = np.zeros((1, len(VIEWS), 1, p, p), np.float32)
+        mask = np.zeros((1, len(VIEWS)), np.float32)
+        frames: dict[str, CropFrame] = {}
+        for v, view in enumerate(VIEWS):
+            if view in images:
+                crop, frames[view] = classifier_crop(
+                    images[view].pixels, detections[view].landmarks_xy, p
+                )
+                views[0, v, 0], mask[0, v] = crop, 1.0
+        outputs = dict(
+            zip(
+                self._classifier_outputs,
+                self._classifier.run(None, {"views": views, "mask": mask}),
+                strict=True,
+            )
+        )
+        probabilities, landmarks = outputs["probabilities"], outputs["landmarks"]
+        probs = {k: float(probabilities[0, i]) for i, k in enumerate(self.labels)}
+        rois = {}
+        for v, view in enumerate(VIEWS):
+            if view in images:
+                # the classifier's landmarks are finer (crop resolution) than the ROI network's
+                fine = frames[view].to_image(landmarks[0, v] * p - 0.5)
+                roi = detections[view].in_source(images[view])
+                points = images[view].to_source(fine)
+                roi["landmarks"] = {
+                    name: [round(float(x), 1), round(float(y), 1)]
+                    for name, (x, y) in zip(LANDMARKS, points, strict=True)
+                }
+                rois[view] = roi
+        return StudyPrediction(
+            probabilities=probs,
+            findings={k: probs[k] >= self.model.thresholds.get(k, 0.5) for k in self.labels},
+            views_used=tuple(order),
+            rois=rois,
+            model=self.model,
+            roi_model=self.roi_model,
+            measurements=self._measurements(outputs.get("measurements"), order),
+        )
+
+    def _measurements(self, values: np.ndarray | None, used: list[str]) -> dict[str, float]:
+        """The measurement output in mm and degrees, per-view entries only for views used."""
+        scales = json.loads(self.model.metadata.get("cervi.measurements", "{}"))
+        if values is None or len(scales) != values.shape[1]:
+            return {}
+        missing = [v for v in VIEWS if v not in used]
+        return {
+            name: float(values[0, i]) * scale
+            for i, (name, scale) in enumerate(scales.items())
+            if not any(name.endswith(f"_{view}") for view in missing)
+        }
+
+    def analyse_datasets(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
+        """:meth:`analyse` from DICOM datasets; an unreadable view raises :class:`UnreadableImage`
+        whose message starts with the view's name."""
+        images = {}
+        for view, ds in datasets.items():
+            try:
+                images[view] = self.preprocess(ds)
+            except UnreadableImage as exc:
+                raise UnreadableImage(f"{view}: {exc}") from exc
+        return self.analyse(images)

@@ -1,0 +1,75 @@
+"""cervi train / export / evaluate / predict end to end on tiny fake studies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from cervi.cli import main  # noqa: E402
+from inference.labels import LABELS, VIEWS  # noqa: E402
+from tests.unit.fake_studies import write_studies  # noqa: E402
+
+
+def test_train_export_evaluate_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_studies(tmp_path / "train", 16, seed=1)
+    write_studies(tmp_path / "test", 8, seed=2)
+    run, models = tmp_path / "run", tmp_path / "models"
+    small = [
+        "--spacing",
+        "1.0",
+        "--crop",
+        "32",
+        "--roi-input",
+        "32",
+        "--width",
+        "4",
+        "--roi-width",
+        "4",
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "train"),
+                "--out",
+                str(run),
+                "--epochs",
+                "2",
+                "--roi-epochs",
+                "1",
+                "--threads",
+                "1",
+                *small,
+            ]
+        )
+        == 0
+    )
+    assert main(["export", "--run", str(run), "--out", str(models), "--data-seed", "1"]) == 0
+    model_args = [
+        "--model",
+        str(models / "cervihfenet-demo.onnx"),
+        "--roi-model",
+        str(models / "cervi-roi-demo.onnx"),
+    ]
+    metrics_file = tmp_path / "eval" / "metrics.json"
+    assert (
+        main(
+            ["evaluate", *model_args, "--data", str(tmp_path / "test"), "--out", str(metrics_file)]
+        )
+        == 0
+    )
+    metrics = json.loads(metrics_file.read_text())
+    assert {"mean_auc", "mean_ap", "per_label", "roi", "ablation"} <= set(metrics)
+    assert set(metrics["per_label"]) == set(LABELS)
+    assert (tmp_path / "eval" / "roc.png").stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "test"), "--json", *model_args]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 8
+    assert all(sorted(line["views_used"]) == sorted(VIEWS) for line in lines)
+    assert all(set(line["probabilities"]) == set(LABELS) for line in lines)

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.settings import InferenceSettings
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, DocumentReference
-from inference.result import VIEWS, ModelIdentity, StudyPrediction, UnreadableImage
+from inference.result import (
+    VIEWS,
+    LabelPrediction,
+    ModelIdentity,
+    RegionOfInterest,
+    StudyPrediction,
+    UnreadableImage,
+)
 from storage import assembly as assembly_repo
 from storage.db import transaction
 from storage.files import InstanceStore
@@ -64,10 +71,39 @@ class ModelAnalyser:
 
     @property
     def identity(self) -> ModelIdentity:
-        return self.load().identity
+        return _identity(self.load().model)
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
-        return self.load().predict(datasets)
+        from inference.preprocess import UnreadableImage as PixelError
+
+        runtime = self.load()
+        try:
+            raw = runtime.analyse_datasets(datasets)
+        except PixelError as exc:
+            raise UnreadableImage(str(exc)) from exc
+        labels = tuple(
+            LabelPrediction(key, raw.probabilities[key], runtime.model.thresholds.get(key, 0.5))
+            for key in runtime.labels
+        )
+        regions = {
+            view: RegionOfInterest(
+                view,
+                tuple(float(v) for v in roi["box"]),  # type: ignore[arg-type]
+                {name: (float(x), float(y)) for name, (x, y) in roi["landmarks"].items()},
+            )
+            for view, roi in raw.rois.items()
+        }
+        return StudyPrediction(labels, tuple(raw.views_used), regions, _identity(runtime.model))
+
+
+def _identity(model: Any) -> ModelIdentity:
+    """The classifier file's own account of itself (``cervi.*`` ONNX metadata)."""
+    return ModelIdentity(
+        name=model.name,
+        version=model.version,
+        sha256=model.sha256,
+        demo="not for diagnostic" in model.intended_use.lower() or not model.intended_use,
+    )
 
 
 def load_analyser(settings: InferenceSettings) -> ModelAnalyser:

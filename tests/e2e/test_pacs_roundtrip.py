@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from cervi.bootstrap import Service, build_service
 from cervi.orthanc import Orthanc
+from cervi.settings import Destination
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from inference.phantom import SynthOptions, generate_study, write_study
 from storage.tables import Delivery
@@ -88,9 +89,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     settings.assembly.quiet_seconds = 2
     settings.results.retry.first_seconds = 1
     settings.results.destinations = [
-        {"name": "pacs", "ae_title": "ORTHANC", "host": "127.0.0.1", "port": pacs.dicom_port}
+        Destination(name="pacs", ae_title="ORTHANC", host="127.0.0.1", port=pacs.dicom_port)
     ]
-    settings = settings.model_validate(settings.model_dump(by_alias=True))
     cervi = build_service(settings)
     cervi.start()
     pacs.modalities = {"cervi": ("CERVI", "127.0.0.1", cervi.listener.port)}

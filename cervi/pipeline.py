@@ -131,6 +131,7 @@ class Pipeline:
 
     def analyse(self, study_uid: str, version: int, partial: bool) -> None:
         """Analyse one dispatched version; whatever goes wrong ends in a recorded state."""
+        logger.info("analysis requested", extra=_ids(study_uid, version) | {"partial": partial})
         try:
             self._analyse(study_uid, version)
         except Exception as exc:
@@ -139,6 +140,7 @@ class Pipeline:
 
     def report_not_analysed(self, study_uid: str, version: int, reason: str) -> None:
         """Make and queue the "not analysed" SR of a version assembly could not analyse."""
+        logger.info("not-analysed report requested", extra=_ids(study_uid, version))
         try:
             self._report_not_analysed(study_uid, version, reason)
         except Exception as exc:

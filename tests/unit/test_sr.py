@@ -109,7 +109,7 @@ def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dat
         for sop in series.ReferencedSOPSequence
     }
     assert evidence == {im.SOPInstanceUID for im in images.values()}
-    assert "NOT FOR DIAGNOSTIC USE" in ds.SeriesDescription
+    assert ds.SeriesDescription == "NOT FOR DX - Cervi AI"  # OHIF's thumbnail shows ~22
     notice = read.child(read.child(ds, codes.QUALITATIVE_EVALUATIONS), codes.COMMENT)
     assert notice.TextValue.startswith("NOT FOR DIAGNOSTIC USE: CerviHFENet 0.1.0")
 
@@ -228,7 +228,7 @@ def test_clinical_model_report_carries_no_demo_warning(images: dict[str, Dataset
     back = CerviImagingMeasurementReport.from_dataset(from_bytes(to_bytes(report)))
     assert back.for_diagnostic_use is True
     assert back.model == CLINICAL_MODEL
-    assert "NOT FOR DIAGNOSTIC USE" not in report.SeriesDescription
+    assert report.SeriesDescription == "Cervi AI result"
     evaluations = read.child(report, codes.QUALITATIVE_EVALUATIONS)
     assert read.child(evaluations, codes.INTENDED_USE) is None
     assert read.child(evaluations, codes.COMMENT) is None

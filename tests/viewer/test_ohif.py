@@ -114,16 +114,36 @@ def test_ohif_shows_cervi_sr_labels_and_rois_on_each_view(
     assert result["views"][0]["sopInstanceUID"] == images["neutral"].SOPInstanceUID
 
 
+@pytest.mark.parametrize(
+    ("unreadable", "drawn_on", "lines"),
+    [
+        ((), ("neutral", "flexion"), ["NOT ANALYSED, missing: 1.00 {views}"]),
+        (
+            ("flexion",),
+            ("neutral",),
+            ["NOT ANALYSED, missing: 1.00 {views}", "NOT ANALYSED, unreadable: 1.00 {views}"],
+        ),
+    ],
+    ids=["missing", "missing-and-unreadable"],
+)
 def test_ohif_opens_the_not_analysed_report(
-    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+    unreadable: tuple[str, ...],
+    drawn_on: tuple[str, ...],
+    lines: list[str],
+    pacs: Orthanc,
+    viewer: ViewerServer,
+    viewer_deps: ViewerDeps,
+    artifacts: Path,
 ) -> None:
-    """The "not analysed" outcome is a result too: opening it must not break the viewer."""
+    """The "not analysed" outcome is a result too: opening it must not break the viewer, and
+    each view received readable says so beside an outline in its top left corner."""
     images = marked_views.study()
     arrived = {view: images[view] for view in ("neutral", "flexion")}
     report = CerviNotAnalysedReport(
         arrived,
         DEMO_MODEL,
         missing=["extension"],
+        unreadable=list(unreadable),
         reason="extension not received within the quiet period",
         result_version=1,
         content_datetime=NOW,
@@ -132,11 +152,8 @@ def test_ohif_opens_the_not_analysed_report(
     store(pacs, *arrived.values(), sr)
     groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
     assert result["ok"], result.get("error")
-    # one group per view received readable, neutral first, its label inside the viewport
-    assert [g.sop_instance_uid for g in groups] == [
-        arrived[v].SOPInstanceUID for v in ("neutral", "flexion")
-    ]
-    assert all(g.lines == ["NOT ANALYSED, missing: 1.00 {views}"] for g in groups)
+    assert [g.sop_instance_uid for g in groups] == [arrived[v].SOPInstanceUID for v in drawn_on]
+    assert all(g.lines == lines for g in groups)
     check_views(groups, result, burned_in=False)
 
 

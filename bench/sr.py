@@ -49,7 +49,7 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
     algorithm = hsr.AlgorithmIdentification(name=model.name, version=model.version)
     ranked = sorted(pred.labels, key=lambda lab: -lab.probability)
     groups: list = []
-    for view in VIEWS:
+    for view in ("neutral", "flexion", "extension"):
         x0, y0, x1, y1 = pred.regions[view].box
         region = hsr.ImageRegion(
             graphic_type=hsr.GraphicTypeValues.POLYLINE,
@@ -70,34 +70,38 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
                 ],
             )
         )
+    evaluations = hsr.ContainerContentItem(
+        name=codes.QUALITATIVE_EVALUATIONS, relationship_type=hsr.RelationshipTypeValues.CONTAINS
+    )
+    evaluations.ContentSequence = []
     for lab in pred.labels:
-        groups.append(
-            hsr.MeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hsr.TrackingIdentifier(identifier=lab.key),
-                finding_type=codes.LABELS[lab.key],
-                algorithm_id=hsr.AlgorithmIdentification(
-                    name=model.name,
-                    version=model.version,
-                    parameters=[f"threshold={lab.threshold}"],
-                ),
-                measurements=[
-                    hsr.Measurement(
-                        codes.PROBABILITIES[lab.key],
-                        lab.probability * 100,
-                        codes.PERCENT,
-                        referenced_images=[
-                            hsr.SourceImageForMeasurement.from_source_image(images[view])
-                            for view in VIEWS
-                        ],
-                    )
-                ],
-                qualitative_evaluations=[
-                    hsr.QualitativeEvaluation(
-                        codes.LABELS[lab.key], codes.PRESENT if lab.present else codes.ABSENT
-                    )
-                ],
-            )
+        probability = hsr.NumContentItem(
+            name=codes.PROBABILITIES[lab.key],
+            value=lab.probability * 100,
+            unit=codes.PERCENT,
+            relationship_type=hsr.RelationshipTypeValues.INFERRED_FROM,
         )
+        probability.ContentSequence = [
+            hsr.ImageContentItem(
+                name=codes.SOURCE,
+                referenced_sop_class_uid=images[view].SOPClassUID,
+                referenced_sop_instance_uid=images[view].SOPInstanceUID,
+                relationship_type=hsr.RelationshipTypeValues.INFERRED_FROM,
+            )
+            for view in VIEWS
+        ]
+        decision = hsr.CodeContentItem(
+            name=codes.LABELS[lab.key],
+            value=codes.PRESENT if lab.present else codes.ABSENT,
+            relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+        )
+        decision.ContentSequence = [
+            probability,
+            *hsr.AlgorithmIdentification(
+                name=model.name, version=model.version, parameters=[f"threshold={lab.threshold}"]
+            ),
+        ]
+        evaluations.ContentSequence.append(decision)
     device = hsr.DeviceObserverIdentifyingAttributes(uid=hd.UID(), name=model.name)
     report = hsr.MeasurementReport(
         observation_context=hsr.ObservationContext(
@@ -107,6 +111,7 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
         imaging_measurements=groups,
         referenced_images=list(images.values()),
     )
+    report[0].ContentSequence.append(evaluations)  # MeasurementReport has no argument for it
     return hsr.Comprehensive3DSR(
         evidence=list(images.values()),
         content=report,

@@ -22,6 +22,8 @@ UID_NAMESPACE = uuid.UUID("6f3b0c2e-5a7d-4c1e-9a52-3f0d2b7c9e41")
 
 MANUFACTURER = "Cervi"
 MAX_NUM_PER_GROUP = 5  # OHIF shows at most five NUM labels per measurement group
+#: The order of the per-view groups: OHIF's basic viewer shows only the first group's image.
+SHOWN_ORDER = ("neutral", "flexion", "extension")
 
 
 def derive_uid(*parts: str) -> str:
@@ -178,42 +180,84 @@ def view_group(
     )
 
 
-def label_group(
-    label: LabelPrediction,
-    sources: Sequence[Dataset],
-    model: ModelIdentity,
-    base: tuple[str, ...],
-) -> hsr.MeasurementsAndQualitativeEvaluations:
-    """TID 1501 for one label, study level: the probability as NUM (percent) inferred from the
-    source images, the decision as a qualitative evaluation (Present/Absent), the decision
-    threshold as an algorithm parameter.
+def label_evaluation(
+    label: LabelPrediction, sources: Sequence[Dataset], model: ModelIdentity
+) -> hsr.CodeContentItem:
+    """One label's study-level result, an item of TID 1500's "Qualitative Evaluations"
+    container (row 13, CODE): the finding, Present or Absent. TID 1500 is extensible; under
+    the CODE hang what the decision rests on: the probability as NUM (percent; INFERRED FROM
+    the source images the model used) and TID 4019 with the decision threshold as a parameter.
 
-    Every NUM here has its INFERRED FROM source images: OHIF reads a measurement group without
-    SCOORD through each NUM's content sequence and fails on a NUM that has none.
+    Not a TID 1501 group in "Imaging Measurements": OHIF 3.13 fails on any group there that it
+    cannot draw (no SCOORD), and breaks the whole viewer with it.
     """
     finding = codes.LABELS[label.key]
-    return hsr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=tracking("label", label.key, base, finding.meaning),
-        finding_type=finding,
-        algorithm_id=algorithm_id(model, threshold=label.threshold),
+    inferred = hsr.RelationshipTypeValues.INFERRED_FROM
+    probability = hsr.NumContentItem(
+        name=codes.PROBABILITIES[label.key],
+        value=percent(label.probability),
+        unit=codes.PERCENT,
+        relationship_type=inferred,
+    )
+    probability.ContentSequence = [
+        hsr.ImageContentItem(
+            name=codes.SOURCE,
+            referenced_sop_class_uid=image.SOPClassUID,
+            referenced_sop_instance_uid=image.SOPInstanceUID,
+            relationship_type=inferred,
+        )
+        for image in sources
+    ]
+    decision = hsr.CodeContentItem(
+        name=finding,
+        value=codes.PRESENT if label.present else codes.ABSENT,
+        relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+    )
+    decision.ContentSequence = [
+        probability,
+        *algorithm_id(model, threshold=label.threshold),
+    ]
+    return decision
+
+
+def not_analysed_group(
+    view: str,
+    image: Dataset,
+    missing: int,
+    unreadable: int,
+    model: ModelIdentity,
+    base: tuple[str, ...],
+) -> hsr.PlanarROIMeasurementsAndQualitativeEvaluations:
+    """TID 1410 for a view that arrived readable in a study that was not analysed (OHIF fails
+    on an SR without a group it can draw): an outline in the image's top left corner, and as
+    NUM items, the lines OHIF shows beside it, how many views were missing and unreadable.
+
+    The outline is a quarter of the image's width and an eighth of its height, not the whole
+    image: OHIF puts the label to the right of the outline, and beside a whole-image outline
+    it falls off the viewport (tests/viewer showed it clipped after 17 characters).
+    """
+    x1, y1 = round(image.Columns / 4, 1), round(image.Rows / 8, 1)
+    points = np.array([[0.0, 0.0], [x1, 0.0], [x1, y1], [0.0, y1], [0.0, 0.0]], dtype=float)
+    counts = ((codes.NOT_ANALYSED_MISSING, missing), (codes.NOT_ANALYSED_UNREADABLE, unreadable))
+    return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking("not-analysed", view, base, f"Not analysed, {view}"),
+        referenced_region=hsr.ImageRegion(
+            graphic_type=hsr.GraphicTypeValues.POLYLINE,
+            graphic_data=points,
+            source_image=hsr.SourceImageForRegion(
+                referenced_sop_class_uid=image.SOPClassUID,
+                referenced_sop_instance_uid=image.SOPInstanceUID,
+            ),
+        ),
+        finding_type=codes.NOT_ANALYSED,
+        algorithm_id=algorithm_id(model),
+        # a count of 0 would show as ": {views}" (OHIF leaves a zero value out): not written
         measurements=[
-            hsr.Measurement(
-                name=codes.PROBABILITIES[label.key],
-                value=percent(label.probability),
-                unit=codes.PERCENT,
-                referenced_images=[
-                    hsr.SourceImageForMeasurement(
-                        referenced_sop_class_uid=image.SOPClassUID,
-                        referenced_sop_instance_uid=image.SOPInstanceUID,
-                    )
-                    for image in sources
-                ],
-            )
+            hsr.Measurement(name=name, value=count, unit=codes.VIEWS_UNIT)
+            for name, count in counts
+            if count
         ],
-        qualitative_evaluations=[
-            hsr.QualitativeEvaluation(finding, codes.PRESENT if label.present else codes.ABSENT),
-            *demo_evaluations(model),
-        ],
+        qualitative_evaluations=demo_evaluations(model),
     )
 
 
@@ -279,8 +323,8 @@ def report_root(
     evaluations: hsr.ContainerContentItem | None,
 ) -> hsr.ContainerContentItem:
     """TID 1500 root: language, device observer, procedure, Image Library, then the Imaging
-    Measurements container (only when there are groups: OHIF fails on a group without ROI or
-    NUM) and the Qualitative Evaluations container. Assembled here because highdicom's
+    Measurements container (only when there are groups; every group has an outline, as OHIF
+    needs) and the Qualitative Evaluations container. Assembled here because highdicom's
     ``MeasurementReport`` insists on at least one measurement group and on its own Image
     Library."""
     root = hsr.ContainerContentItem(name=codes.IMAGING_MEASUREMENT_REPORT, template_id="1500")

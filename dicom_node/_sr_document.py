@@ -34,7 +34,8 @@ _TYPE2_PATIENT_STUDY = (
 )
 SERIES_NUMBER = 9900
 SERIES_DESCRIPTION = "Cervi AI result"
-DEMO_SUFFIX = " - NOT FOR DIAGNOSTIC USE"
+#: A demo model's series: OHIF's thumbnail shows about 22 characters, so the warning comes first.
+DEMO_SERIES_DESCRIPTION = "NOT FOR DX - Cervi AI"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class CerviReport(hsr.Comprehensive3DSR):
             # evidence: ~65 % of a warm build. The tree is new and every image it references
             # is in ``images`` (checked), so the root goes in alone and the tree is attached.
             root.ContentSequence = []
-        description = SERIES_DESCRIPTION + (DEMO_SUFFIX if model.demo else "")
+        description = DEMO_SERIES_DESCRIPTION if model.demo else SERIES_DESCRIPTION
         super().__init__(
             evidence=[_with_type2(images[0][1]), *(image for _, image in images[1:])],
             content=root,

@@ -45,6 +45,18 @@ def measurement_groups(root: Dataset) -> list[Dataset]:
     return list(children(container)) if container is not None else []
 
 
+def label_evaluations(root: Dataset) -> dict[str, Dataset]:
+    """{label key: its Present/Absent CODE item} in TID 1500's "Qualitative Evaluations"."""
+    container = child(root, codes.QUALITATIVE_EVALUATIONS)
+    found: dict[str, Dataset] = {}
+    for item in children(container) if container is not None else ():
+        concept = item.ConceptNameCodeSequence[0]
+        key = codes.label_for(str(concept.CodeValue))
+        if key is not None and is_(item, codes.LABELS[key]):
+            found[key] = item
+    return found
+
+
 def library_views(root: Dataset) -> dict[str, str]:
     """{SOP Instance UID: view} from the Image Library's view descriptors ("unknown" where an
     entry has none)."""

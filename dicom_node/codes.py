@@ -107,12 +107,18 @@ LABELS = MappingProxyType(
     }
 )
 
-#: The NUM concept for each label's probability. OHIF labels a NUM with the concept meaning,
-#: so the meaning says what the number is: "Atlantoaxial instability probability" 87 %.
+#: The NUM concept for each label's probability. OHIF labels a NUM "<meaning>: <value> <unit>"
+#: in a box about 290 px wide that clips longer lines, so the meaning is short and says what
+#: the number is: "P(atlantoaxial instability): 87.00 %". (Before 2026-11-27 the meanings read
+#: "<label> probability"; readers compare code values, which did not change.)
 PROBABILITIES = MappingProxyType(
     {
-        key: _private(f"{code.value}-P", f"{code.meaning} probability")
-        for key, code in LABELS.items()
+        "atlantoaxial_instability": _private("CERVI-AAI-P", "P(atlantoaxial instability)"),
+        "atlantoaxial_dislocation": _private("CERVI-AAD-P", "P(atlantoaxial dislocation)"),
+        "basilar_invagination": _private("CERVI-BI-P", "P(basilar invagination)"),
+        "os_odontoideum": _private("CERVI-OSO-P", "P(os odontoideum)"),
+        "atlas_assimilation": _private("CERVI-AOA-P", "P(atlas assimilation)"),
+        "c2_c3_fusion": _private("CERVI-C23-P", "P(C2-C3 fusion)"),
     }
 )
 
@@ -128,6 +134,12 @@ VIEW_STATUS = MappingProxyType(
         "flexion": _private("CERVI-VFLX", "Flexion view"),
     }
 )
+
+#: The NUM items of a "not analysed" report's per-view groups (OHIF shows NUM items only):
+#: "NOT ANALYSED, missing: 1.00 {views}" says what happened and why on the image itself.
+NOT_ANALYSED_MISSING = _private("CERVI-NA-MISS", "NOT ANALYSED, missing")
+NOT_ANALYSED_UNREADABLE = _private("CERVI-NA-UNRD", "NOT ANALYSED, unreadable")
+VIEWS_UNIT = Code("{views}", "UCUM", "views")  # a count of views (UCUM annotation = unity)
 
 #: Values of a view status item.
 RECEIVED = _private("CERVI-RCVD", "Received")

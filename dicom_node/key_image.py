@@ -23,6 +23,8 @@ from inference.result import StudyPrediction
 
 SERIES_NUMBER = 9901
 SERIES_DESCRIPTION = "Cervi AI key image"
+#: A demo model's series: OHIF's thumbnail shows about 22 characters, so the warning comes first.
+DEMO_SERIES_DESCRIPTION = "NOT FOR DX - Cervi key image"
 WARNING = "NOT FOR DIAGNOSTIC USE"
 _RESULT_PREFIX = "Cervi result version "
 
@@ -106,7 +108,7 @@ class CerviKeyImage(SCImage):
             study_time=image.get("StudyTime"),
             referring_physician_name=image.get("ReferringPhysicianName"),
             patient_orientation=tuple(orientation) if orientation else ("A", "F"),
-            series_description=SERIES_DESCRIPTION + (f" - {WARNING}" if warning else ""),
+            series_description=DEMO_SERIES_DESCRIPTION if warning else SERIES_DESCRIPTION,
             manufacturer_model_name=model.name,
             software_versions=model.version,
             content_date=content_datetime.date(),

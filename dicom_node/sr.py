@@ -60,19 +60,18 @@ class CerviImagingMeasurementReport(CerviReport):
     See https://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_A.html#sect_TID_1500
 
     Content: device observer = the model (TID 1004); Image Library (TID 1600) with the source
-    images and their views; per view a TID 1410 group (tracking identifier and UID, the ROI as
-    a closed SCOORD POLYLINE, the leading findings' probabilities as at most five NUM items in
-    percent); per label a TID 1501 group (the probability as NUM inferred from the images the
-    model used, Present/Absent as a qualitative evaluation, the threshold as a TID 4019
-    parameter); TID 4019 algorithm identification in every group.
+    images and their views; "Imaging Measurements": per view, neutral first (OHIF's basic
+    viewer shows the first group's image), a TID 1410 group (tracking identifier and UID, the
+    ROI as a closed SCOORD POLYLINE, the leading findings' probabilities as at most five NUM
+    items in percent, TID 4019); "Qualitative Evaluations": per label, Present/Absent (CODE)
+    with its probability (NUM, inferred from the images the model used) and TID 4019 with the
+    threshold as a parameter under it; for a demo model, the "not for diagnostic use" notice.
+    Every group in "Imaging Measurements" has an outline: OHIF 3.13 fails on one without.
     """
 
     @classmethod
     def _holds(cls, dataset: Dataset) -> bool:
-        return any(
-            (f := read.finding_type(g)) is not None and codes.label_for(str(f.CodeValue))
-            for g in read.measurement_groups(dataset)
-        )
+        return bool(read.label_evaluations(dataset))
 
     def __init__(
         self,
@@ -104,45 +103,40 @@ class CerviImagingMeasurementReport(CerviReport):
         labels = sorted(prediction.labels, key=lambda lab: list(codes.LABELS).index(lab.key))
         groups: list[Any] = [
             content.view_group(prediction.regions[v], images[v], labels, prediction.model, base)
-            for v in VIEWS
+            for v in content.SHOWN_ORDER
             if v in prediction.regions
         ]
         used = [images[v] for v in VIEWS if v in prediction.views_used]
-        groups += [content.label_group(lab, used, prediction.model, base) for lab in labels]
+        evaluations: list[hsr.ContentItem] = [
+            content.label_evaluation(lab, used, prediction.model) for lab in labels
+        ]
         self._build(
             images=[(v, images[v]) for v in VIEWS if v in images],
             model=prediction.model,
             groups=groups,
-            evaluations=content.evaluations_container(content.demo_notice(prediction.model)),
+            evaluations=content.evaluations_container(
+                evaluations + content.demo_notice(prediction.model)
+            ),
             result_version=result_version,
             content_datetime=content_datetime,
             predecessor=predecessor,
             series_number=series_number,
         )
 
-    def _label_groups(self) -> dict[str, Dataset]:
-        found: dict[str, Dataset] = {}
-        for group in self._groups():
-            finding = read.finding_type(group)
-            key = codes.label_for(str(finding.CodeValue)) if finding is not None else None
-            if key is not None:
-                found[key] = group
-        return found
-
     @property
     def probabilities(self) -> dict[str, float]:
         """{label key: probability in [0, 1]} (study level)."""
         return {
-            key: read.num_value(read.child(group, codes.PROBABILITIES[key])) / 100.0
-            for key, group in self._label_groups().items()
+            key: read.num_value(read.child(item, codes.PROBABILITIES[key])) / 100.0
+            for key, item in read.label_evaluations(self).items()
         }
 
     @property
     def thresholds(self) -> dict[str, float]:
         """{label key: decision threshold in [0, 1]} (TID 4019 parameter ``threshold=``)."""
         values = {}
-        for key, group in self._label_groups().items():
-            params = read.algorithm(group)[2]
+        for key, item in read.label_evaluations(self).items():
+            params = read.algorithm(item)[2]
             values[key] = float(next(p for p in params if p.startswith("threshold=")).split("=")[1])
         return values
 
@@ -150,8 +144,8 @@ class CerviImagingMeasurementReport(CerviReport):
     def findings(self) -> dict[str, bool]:
         """{label key: present?} from the qualitative evaluations."""
         return {
-            key: read.is_(read.code_value(read.child(group, codes.LABELS[key])), codes.PRESENT)
-            for key, group in self._label_groups().items()
+            key: read.is_(read.code_value(item), codes.PRESENT)
+            for key, item in read.label_evaluations(self).items()
         }
 
     @property
@@ -167,10 +161,14 @@ class CerviImagingMeasurementReport(CerviReport):
 
 class CerviNotAnalysedReport(CerviReport):
     """Cervi's "not analysed" outcome, same template family: :dcm:`TID 1500
-    <part16/chapter_A.html#sect_TID_1500>` without measurement groups; its "Qualitative
-    Evaluations" container says "Analysis outcome: Not analysed" and, per view, Received /
-    Missing / Unreadable, with an optional comment. The images that did arrive are in the Image
-    Library (and the evidence), with their views where known.
+    <part16/chapter_A.html#sect_TID_1500>`. Its "Qualitative Evaluations" container says
+    "Analysis outcome: Not analysed" and, per view, Received / Missing / Unreadable, with an
+    optional comment. The images that did arrive are in the Image Library (and the evidence),
+    with their views where known. Per view received readable, neutral first, a TID 1410 group
+    outlines the image's top left corner and says, in NUM items OHIF shows beside it, how many
+    views were missing or unreadable: OHIF 3.13 fails on an SR without a group it can draw.
+    With no readable image there is no group (and OHIF cannot show the report; other SR
+    viewers can).
 
     See https://dicom.nema.org/medical/dicom/current/output/chtml/part16/chapter_A.html#sect_TID_1500
     """
@@ -222,10 +220,16 @@ class CerviNotAnalysedReport(CerviReport):
         }
         arrived: list[tuple[str | None, Dataset]] = [(v, images[v]) for v in VIEWS if v in images]
         arrived += [(None, image) for image in unidentified]
+        base = (study, model.sha256, str(result_version))
+        groups = [
+            content.not_analysed_group(v, images[v], len(missing), len(unreadable), model, base)
+            for v in content.SHOWN_ORDER
+            if states.get(v) == "received" and {"Rows", "Columns"} <= set(images[v].dir())
+        ]
         self._build(
             images=arrived,
             model=model,
-            groups=[],
+            groups=groups,
             evaluations=content.outcome_evaluations(states, model, reason),
             result_version=result_version,
             content_datetime=content_datetime,

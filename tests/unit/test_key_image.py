@@ -49,7 +49,7 @@ def test_round_trip_through_bytes(neutral: Dataset) -> None:
     assert back.StudyInstanceUID == neutral.StudyInstanceUID
     assert back.PatientID == neutral.PatientID
     assert back.BurnedInAnnotation == "YES"
-    assert "NOT FOR DIAGNOSTIC USE" in back.SeriesDescription
+    assert back.SeriesDescription.startswith("NOT FOR DX - ")  # OHIF's thumbnail shows ~22
     assert (back.SeriesInstanceUID, back.SOPInstanceUID) == key_image_uids(
         neutral.StudyInstanceUID, prediction().model.sha256, 1
     )
@@ -69,7 +69,7 @@ def test_roi_and_warning_are_burned_in(neutral: Dataset) -> None:
     clinical = build(neutral, prediction=prediction(model=CLINICAL_MODEL, boxes=BOXES))
     assert reddish(clinical.pixel_array) == 0
     assert clinical.for_diagnostic_use is True
-    assert "NOT FOR DIAGNOSTIC USE" not in clinical.SeriesDescription
+    assert clinical.SeriesDescription == "Cervi AI key image"
 
 
 def test_findings_are_listed_by_probability() -> None:

@@ -7,8 +7,10 @@ import datetime
 from pathlib import Path
 
 import highdicom.sr as hsr
+import numpy as np
 import pytest
 from pydicom import Dataset
+from pydicom.sr.coding import Code
 from pydicom.uid import ComputedRadiographyImageStorage
 
 from dicom_node import _sr_read as read
@@ -109,7 +111,7 @@ def test_document_joins_the_source_study_in_its_own_series(images: dict[str, Dat
         for sop in series.ReferencedSOPSequence
     }
     assert evidence == {im.SOPInstanceUID for im in images.values()}
-    assert "NOT FOR DIAGNOSTIC USE" in ds.SeriesDescription
+    assert ds.SeriesDescription == "NOT FOR DX - Cervi AI"  # OHIF's thumbnail shows ~22
     notice = read.child(read.child(ds, codes.QUALITATIVE_EVALUATIONS), codes.COMMENT)
     assert notice.TextValue.startswith("NOT FOR DIAGNOSTIC USE: CerviHFENet 0.1.0")
 
@@ -142,7 +144,9 @@ def test_at_most_five_num_items_per_group_leading_findings_first(
 ) -> None:
     ds = build(images)
     groups = read.measurement_groups(ds)
-    assert len(groups) == 3 + 6
+    assert len(groups) == 3
+    views = read.library_views(ds)
+    assert [views[read.box(g)[0]] for g in groups] == ["neutral", "flexion", "extension"]
     for group in groups:
         assert sum(1 for c in read.children(group) if c.ValueType == "NUM") <= 5
     roi = groups[0]
@@ -151,31 +155,53 @@ def test_at_most_five_num_items_per_group_leading_findings_first(
     assert values == sorted(values, reverse=True) and len(values) == 5
     assert values[0] == pytest.approx(91.0)
     assert nums[0].MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue == "%"
-    assert "dislocation" not in " ".join(c.ConceptNameCodeSequence[0].CodeMeaning for c in nums)
+    meanings = [c.ConceptNameCodeSequence[0].CodeMeaning for c in nums]
+    assert meanings[0] == "P(atlantoaxial instability)"
+    assert "P(atlantoaxial dislocation)" not in meanings
+    # OHIF's label box (~290 px) holds about 36 characters: "<meaning>: 100.00 %"
+    assert max(len(f"{p.meaning}: 100.00 %") for p in codes.PROBABILITIES.values()) <= 37
 
 
 def ohif_problems(ds: Dataset) -> list[str]:
-    """What would break or clutter OHIF's SR loader (OHIF/Viewers,
-    extensions/cornerstone-dicom-sr/src/getSopClassHandlerModule.ts, read 2026-11)."""
+    """What would break or clutter OHIF 3.13.2's SR loader and SR viewport (OHIF/Viewers,
+    extensions/cornerstone-dicom-sr/src/getSopClassHandlerModule.ts, read 2026-11; the rules
+    confirmed in the real viewer by tests/viewer):
+
+    - every measurement group needs an outline: a SCOORD of its own, or one INFERRED FROM one
+      of its NUM items (a NUM that only references images does not count); one group without
+      breaks the whole viewer ("Something went wrong");
+    - an SR with no such group at all breaks it too (the SR viewport finds nothing to show).
+    """
     problems = []
     library = read.child(ds, codes.IMAGE_LIBRARY)
     if library is None or read.child(library, codes.IMAGE_LIBRARY_GROUP) is None:
         problems.append("no Image Library Group: _getReferencedImagesList throws")
-    for i, group in enumerate(read.measurement_groups(ds)):
+    groups = read.measurement_groups(ds)
+    drawable = 0
+    for i, group in enumerate(groups):
         kinds = [c.ValueType for c in read.children(group)]
         if read.child(group, codes.TRACKING_UID) is None or "TEXT" not in kinds:
             problems.append(f"group {i}: no tracking identifier and UID")
         nums = [c for c in read.children(group) if c.ValueType == "NUM"]
-        if "SCOORD" in kinds:
+        outlined_nums = [n for n in nums if any(c.ValueType in SCOORDS for c in read.children(n))]
+        if any(kind in SCOORDS for kind in kinds):
+            drawable += 1
             if len(nums) > 5:
                 problems.append(f"group {i}: {len(nums)} NUM labels")
             if any(
                 c.ConceptNameCodeSequence[0].CodeValue == "363698007" for c in read.children(group)
             ):
                 problems.append(f"group {i}: finding site shown as a label named 363698007")
-        elif not nums or any("ContentSequence" not in n for n in nums):
-            problems.append(f"group {i}: no ROI, and a NUM without content (or none) throws")
+        elif outlined_nums:
+            drawable += 1
+        else:
+            problems.append(f"group {i}: no outline (SCOORD), the whole viewer fails")
+    if drawable == 0:
+        problems.append("no measurement group with an outline: the SR viewport fails")
     return problems
+
+
+SCOORDS = ("SCOORD", "SCOORD3D")
 
 
 def test_viewer_reads_every_report_without_trouble(images: dict[str, Dataset]) -> None:
@@ -183,16 +209,63 @@ def test_viewer_reads_every_report_without_trouble(images: dict[str, Dataset]) -
     assert ohif_problems(from_bytes(to_bytes(not_analysed(images)))) == []
 
 
+def _with_group(ds: Dataset, num_child: hsr.ContentItem) -> Dataset:
+    """``ds`` with one more TID 1501 group: a NUM whose only child is ``num_child``."""
+    num = hsr.NumContentItem(
+        name=codes.PROBABILITIES["os_odontoideum"],
+        value=1,
+        unit=codes.PERCENT,
+        relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+    )
+    num.ContentSequence = [num_child]
+    group = hsr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hsr.TrackingIdentifier(uid="1.2.3.4", identifier="extra"),
+        finding_type=codes.LABELS["os_odontoideum"],
+    )
+    group[0].ContentSequence.append(num)
+    read.child(ds, codes.IMAGING_MEASUREMENTS).ContentSequence.append(group[0])
+    return ds
+
+
+def test_ohif_problems_knows_which_groups_break_the_viewer(images: dict[str, Dataset]) -> None:
+    """The rules the viewer tier found: a NUM that only references images gives no outline
+    (the old per-label groups), one INFERRED FROM a SCOORD does."""
+    inferred = hsr.RelationshipTypeValues.INFERRED_FROM
+    image = images["neutral"]
+    source = hsr.ImageContentItem(
+        name=codes.SOURCE,
+        referenced_sop_class_uid=image.SOPClassUID,
+        referenced_sop_instance_uid=image.SOPInstanceUID,
+        relationship_type=inferred,
+    )
+    only_image = _with_group(from_bytes(to_bytes(build(images))), source)
+    assert ohif_problems(only_image) == ["group 3: no outline (SCOORD), the whole viewer fails"]
+    outline = hsr.ScoordContentItem(
+        name=Code("111030", "DCM", "Image Region"),
+        graphic_type=hsr.GraphicTypeValues.POINT,
+        graphic_data=np.array([[5.0, 5.0]]),
+        relationship_type=inferred,
+    )
+    outline.ContentSequence = [
+        hsr.ImageContentItem(
+            name=codes.SOURCE,
+            referenced_sop_class_uid=image.SOPClassUID,
+            referenced_sop_instance_uid=image.SOPInstanceUID,
+            relationship_type=hsr.RelationshipTypeValues.SELECTED_FROM,
+        )
+    ]
+    assert ohif_problems(_with_group(from_bytes(to_bytes(build(images))), outline)) == []
+
+
 def test_algorithm_identification_and_device_observer_name_the_model(
     images: dict[str, Dataset],
 ) -> None:
     ds = build(images)
     sha = f"sha256={'ab' * 32}"
-    groups = read.measurement_groups(ds)
-    for group in groups[:3]:
+    for group in read.measurement_groups(ds):
         assert read.algorithm(group) == ("CerviHFENet", "0.1.0", [sha])
-    for group in groups[3:]:
-        assert read.algorithm(group) == ("CerviHFENet", "0.1.0", [sha, "threshold=0.5"])
+    for item in read.label_evaluations(ds).values():
+        assert read.algorithm(item) == ("CerviHFENet", "0.1.0", [sha, "threshold=0.5"])
     texts = {
         c.ConceptNameCodeSequence[0].CodeMeaning: c.get("TextValue") for c in ds.ContentSequence
     }
@@ -205,8 +278,11 @@ def test_clinical_model_report_carries_no_demo_warning(images: dict[str, Dataset
     back = CerviImagingMeasurementReport.from_dataset(from_bytes(to_bytes(report)))
     assert back.for_diagnostic_use is True
     assert back.model == CLINICAL_MODEL
-    assert "NOT FOR DIAGNOSTIC USE" not in report.SeriesDescription
-    assert read.child(report, codes.QUALITATIVE_EVALUATIONS) is None
+    assert report.SeriesDescription == "Cervi AI result"
+    evaluations = read.child(report, codes.QUALITATIVE_EVALUATIONS)
+    assert read.child(evaluations, codes.INTENDED_USE) is None
+    assert read.child(evaluations, codes.COMMENT) is None
+    assert len(read.label_evaluations(report)) == 6
 
 
 def test_same_input_same_bytes_and_uids_from_study_model_version(
@@ -274,7 +350,19 @@ def test_not_analysed_report_says_which_views_and_references_arrivals(
     assert report.missing == ("extension",) and report.unreadable == ("flexion",)
     assert report.reason == "extension not received within the quiet period"
     assert report.image_views == {v: images[v].SOPInstanceUID for v in ("neutral", "flexion")}
-    assert read.measurement_groups(report) == []  # OHIF fails on a group without ROI or NUM
+    # OHIF needs a group it can draw: on the one view received readable, the top left corner
+    (group,) = read.measurement_groups(report)
+    neutral = images["neutral"]
+    corner = (0.0, 0.0, neutral.Columns / 4, neutral.Rows / 8)
+    assert read.box(group) == (neutral.SOPInstanceUID, corner)
+    assert read.is_(read.finding_type(group), codes.NOT_ANALYSED)
+    nums = {
+        c.ConceptNameCodeSequence[0].CodeMeaning: read.num_value(c)
+        for c in read.children(group)
+        if c.ValueType == "NUM"
+    }
+    assert nums == {"NOT ANALYSED, missing": 1.0, "NOT ANALYSED, unreadable": 1.0}
+    assert read.child(group, codes.TRACKING_IDENTIFIER).TextValue == "Not analysed, neutral"
     evidence = {
         sop.ReferencedSOPInstanceUID
         for series in report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
@@ -284,6 +372,18 @@ def test_not_analysed_report_says_which_views_and_references_arrivals(
     assert report.for_diagnostic_use is False
     with pytest.raises(ValueError, match="CerviImagingMeasurementReport"):
         CerviImagingMeasurementReport.from_dataset(report)
+
+
+def test_not_analysed_without_a_readable_image_has_nothing_ohif_can_draw(
+    images: dict[str, Dataset],
+) -> None:
+    """Known limit: with no readable image there is nothing to outline, and OHIF 3.13 cannot
+    open such an SR (other SR viewers and the read-back can)."""
+    report = not_analysed(images, unreadable=["neutral", "flexion"])
+    back = read_report(from_bytes(to_bytes(report)))
+    assert isinstance(back, CerviNotAnalysedReport)
+    assert read.measurement_groups(back) == []
+    assert ohif_problems(back) == ["no measurement group with an outline: the SR viewport fails"]
 
 
 def test_not_analysed_lists_images_whose_view_is_unknown(images: dict[str, Dataset]) -> None:
@@ -348,8 +448,8 @@ def test_partial_analysis_of_two_views(images: dict[str, Dataset]) -> None:
     )
     assert report.views == ("extension", "neutral")
     assert set(report.regions) == {"extension", "neutral"}
-    label = read.measurement_groups(report)[2]
-    num = next(c for c in read.children(label) if c.ValueType == "NUM")
+    label = read.label_evaluations(report)["atlantoaxial_instability"]
+    num = read.child(label, codes.PROBABILITIES["atlantoaxial_instability"])
     assert [c.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for c in read.children(num)] == [
         two["extension"].SOPInstanceUID,
         two["neutral"].SOPInstanceUID,

@@ -7,12 +7,12 @@ of Cervi's SR reader (the rules of OHIF's cornerstone-dicom-sr ``getSopClassHand
   code value>"``, then a finding site (SCT 363698007) as ``"363698007: <meaning>"``; at most
   five lines are drawn.
 - A group that yields no SCOORD (none at its top level, and none INFERRED FROM a NUM) makes the
-  whole viewer fail ("Something went wrong") as soon as the SR is opened.
+  whole viewer fail ("Something went wrong") as soon as the SR is opened; so does an SR with no
+  group at all that yields one.
 """
 
 from __future__ import annotations
 
-from copy import deepcopy
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -111,27 +111,3 @@ def shown_groups(sr: Dataset) -> list[ShownGroup]:
             )
         )
     return shown
-
-
-def only_roi_groups(sr: Dataset) -> Dataset:
-    """A copy of ``sr`` without the groups that make OHIF 3.13.2 fail (what the viewer can show
-    of it today); the same report when there are none."""
-    copy = deepcopy(sr)
-    for item in copy.ContentSequence:
-        if _concept(item) == IMAGING_MEASUREMENTS:
-            item.ContentSequence = [
-                g for g in item.ContentSequence if not groups_without_scoord(_wrap(g))
-            ]
-    return copy
-
-
-def _wrap(group: Dataset) -> Dataset:
-    """A one-group report, to ask :func:`groups_without_scoord` about a single group."""
-    container = Dataset()
-    container.ConceptNameCodeSequence = [Dataset()]
-    container.ConceptNameCodeSequence[0].CodingSchemeDesignator = IMAGING_MEASUREMENTS[0]
-    container.ConceptNameCodeSequence[0].CodeValue = IMAGING_MEASUREMENTS[1]
-    container.ContentSequence = [group]
-    root = Dataset()
-    root.ContentSequence = [container]
-    return root

@@ -11,6 +11,9 @@ STORAGE_SOP_CLASSES = (
     sop_class.DigitalXRayImageStorageForPresentation,
     sop_class.DigitalXRayImageStorageForProcessing,
     sop_class.SecondaryCaptureImageStorage,
+    # Cervi's own SRs coming back (a PACS that routes whole studies): taken, then ignored by
+    # study assembly, so that the PACS does not retry a refused instance for ever.
+    sop_class.Comprehensive3DSRStorage,
 )
 
 TRANSFER_SYNTAXES = (

@@ -189,3 +189,21 @@ def test_an_interrupted_analysis_resumes_on_start(
     finally:
         again.stop()
     assert len(results(again, study_uid)) == 1 and len(analyser.calls) == 1
+
+
+def test_cervi_own_sr_coming_back_is_taken_and_ignored(service: Service, tmp_path: Path) -> None:
+    study_uid = send_study(service, tmp_path / "send")
+    wait_for_state(service, study_uid, {"analysed"})
+    [result] = results(service, study_uid)
+    command = [require_tool("storescu"), "-R", "-aec", "CERVI", "127.0.0.1"]
+    command.append(str(service.listener.port))  # -R: propose what the files need (SR included)
+    done = subprocess.run(
+        [*command, result.sr_path],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    assert done.returncode == 0, done.stderr  # accepted, so a routing PACS does not retry it
+    time.sleep(1)  # assembly runs right after the commit; a new version would start now
+    study = wait_for_state(service, study_uid, {"analysed"})
+    assert study.result_version == 1 and len(results(service, study_uid)) == 1

@@ -1,24 +1,30 @@
 """Cervi's SR in the real OHIF viewer (issue 8): OHIF 3.13.2's prebuilt dist/, chromium driven by
 puppeteer-core, Orthanc's DICOMweb as the PACS.
 
-The SR is made here with the SR builder and stored in Orthanc; when the pipeline lands, the SR
-comes from Cervi instead and the assertions stay.
+Two kinds of study: marked views (ROIs burned into the pixels, so the outline OHIF draws can be
+compared with the image itself; SR made with the SR builder) and a phantom study that goes
+PACS -> Cervi (shipped model) -> SR back in Orthanc.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom import Dataset
 
+from cervi.bootstrap import build_service
 from cervi.orthanc import Orthanc
+from cervi.settings import Destination
 from cervi.viewer import ViewerServer
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport
-from tests.support.results import DEMO_MODEL, LABEL_KEYS, from_bytes, prediction, to_bytes
+from tests.integration.conftest import make_settings
+from tests.support.results import DEMO_MODEL, from_bytes, prediction, to_bytes
 from tests.viewer import marked_views
 from tests.viewer.ohif import (
     ViewerDeps,
@@ -157,33 +163,46 @@ def test_ohif_opens_the_not_analysed_report(
     check_views(groups, result, burned_in=False)
 
 
-def test_readme_screenshot_of_a_phantom_study(
-    pacs: Orthanc, viewer: ViewerServer, viewer_deps: ViewerDeps, artifacts: Path
+def test_a_phantom_study_through_cervi_opens_in_ohif(
+    pacs: Orthanc,
+    viewer: ViewerServer,
+    viewer_deps: ViewerDeps,
+    artifacts: Path,
+    tmp_path: Path,
 ) -> None:
-    """A full-size phantom study (``inference.phantom``) and its SR as OHIF opens it: the PNG
-    for the README (test-artifacts/viewer/<this test>/<first view>.png). The ROIs are the
-    phantom's true ones; the probabilities are made up around its true labels."""
+    """PACS -> Cervi -> SR back in Orthanc, with the shipped model: OHIF shows Cervi's labels,
+    and each ROI outline where the SR's coordinates put it. Its first screenshot is the README's
+    picture (test-artifacts/viewer/<this test>/)."""
     synth = pytest.importorskip("inference.phantom")
-    study = synth.generate_study(seed=7, index=3)
-    by_file = dict(zip(study.files, study.datasets, strict=True))
-    images = {view: by_file[name] for view, name in study.truth["files"].items()}
-    truth = study.truth["labels"]
-    guess = {
-        key: 0.86 if present else 0.04 + 0.05 * i for i, (key, present) in enumerate(truth.items())
-    }
-    result_in = prediction(
-        probabilities=tuple(guess[key] for key in LABEL_KEYS),
-        boxes={view: tuple(map(float, box)) for view, box in study.truth["roi"].items()},
-    )
-    report = CerviImagingMeasurementReport(
-        result_in, images, result_version=1, content_datetime=NOW
-    )
-    sr = from_bytes(to_bytes(report))
-    store(pacs, *images.values(), sr)
-    # A workstation-sized window: at 1280 px OHIF clips these labels at the viewport's edge.
+    settings = make_settings(f"sqlite:///{tmp_path / 'cervi.db'}", tmp_path)
+    settings.results.destinations = [
+        Destination(name="pacs", ae_title="ORTHANC", host="127.0.0.1", port=pacs.dicom_port)
+    ]
+    cervi = build_service(settings)
+    cervi.start()
+    try:
+        study = synth.write_study(synth.generate_study(seed=7, index=3), tmp_path / "studies")
+        ids = [pacs.upload(path) for path in sorted(study.glob("*.dcm"))]
+        modality = {"AET": "CERVI", "Host": "127.0.0.1", "Port": cervi.listener.port}
+        pacs.request("PUT", "/modalities/cervi", json.dumps(modality).encode())
+        orthanc_study = pacs.get(f"/instances/{ids[0]}/study")["ID"]
+        pacs.post("/modalities/cervi/store", {"Resources": [orthanc_study], "Synchronous": True})
+        sr_id = wait_for_sr(pacs, orthanc_study)
+    finally:
+        cervi.stop()
+    sr = from_bytes(pacs.request_bytes(f"/instances/{sr_id}/file"))
+    assert groups_without_scoord(sr) == []
     groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts, window=(1600, 1000))
     assert result["ok"], result.get("error")
-    for group, view in zip(groups, result["views"], strict=True):
-        assert view["labels"] == group.lines
-        drawn = edge_offsets(annotation_mask(load_rgb(Path(view["screenshot"]))), view["expected"])
-        assert all(abs(shift) <= TOLERANCE_PX for shift, _ in drawn.values()), drawn
+    assert len(groups) == 3 and all(g.lines for g in groups)
+    check_views(groups, result, burned_in=False)
+
+
+def wait_for_sr(pacs: Orthanc, orthanc_study: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for series in pacs.get(f"/studies/{orthanc_study}/series"):
+            if series["MainDicomTags"].get("Modality") == "SR" and series["Instances"]:
+                return str(series["Instances"][0])
+        time.sleep(0.1)
+    raise AssertionError("no SR arrived in Orthanc")

@@ -16,6 +16,7 @@ from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, make_sende
 from cervi.dispatch import Dispatcher, InProcessDispatcher
 from cervi.ingest import DatabaseSink, StoredInstance
 from cervi.pipeline import Analyser, Pipeline, load_analyser
+from cervi.retention import apply_retention
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
@@ -28,6 +29,8 @@ logger = logging.getLogger("cervi.bootstrap")
 
 # How often study assembly looks for instances whose after-commit hook failed.
 ASSEMBLY_SWEEP_SECONDS = 60
+# How often expired instance files are removed (and once at start).
+RETENTION_SECONDS = 3600
 
 
 @dataclass
@@ -65,6 +68,23 @@ class Service:
             trigger="interval",
             seconds=ASSEMBLY_SWEEP_SECONDS,
             id="assembly-sweep",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        storage = self.settings.storage
+        self.scheduler.add_job(
+            apply_retention,
+            args=(
+                self.sessions,
+                self.files,
+                storage.retention_days,
+                storage.ignored_retention_hours,
+            ),
+            trigger="interval",
+            seconds=RETENTION_SECONDS,
+            next_run_time=utcnow(),
+            id="retention",
             replace_existing=True,
             coalesce=True,
             max_instances=1,

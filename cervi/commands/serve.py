@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 
 import uvicorn
@@ -31,13 +32,19 @@ def run(args: argparse.Namespace) -> int:
     from cervi.api import create_app
     from cervi.bootstrap import build_service
     from cervi.pipeline import ModelAnalyser
+    from inference.runtime import ModelFileError
 
     settings, source = resolve_settings(args.config)
     configure_logging(settings.logging)
     logger.info("settings loaded", extra={"source": source, "settings": settings.masked()})
     service = build_service(settings)
     if isinstance(service.analyser, ModelAnalyser):
-        service.analyser.load()  # a missing or broken model stops the start, not the first study
+        try:
+            service.analyser.load()  # a missing or broken model stops the start, not a study
+        except ModelFileError as exc:
+            print(f"cervi: cannot load the model: {exc}", file=sys.stderr)
+            service.stop()
+            return 2
     service.start()
     try:
         config = uvicorn.Config(

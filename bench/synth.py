@@ -8,6 +8,7 @@ without writing files. Prints studies/s and the projected time for 1,000 studies
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,10 +31,13 @@ def main() -> None:
     peer = args.peer_studies / (time.perf_counter() - start)
 
     with tempfile.TemporaryDirectory(prefix="cervi-bench-") as tmp:
+        before = os.times()
         start = time.perf_counter()
         synthesize(Path(tmp), args.studies, args.seed, workers=args.workers)
         elapsed = time.perf_counter() - start
+        after = os.times()
         size = sum(p.stat().st_size for p in Path(tmp).rglob("*.dcm"))
+    cpu = sum(after[k] - before[k] for k in range(4))  # own + finished children, user + sys
     rate = args.studies / elapsed
     print(
         f"synthesize, {args.workers} workers: {args.studies} studies in {elapsed:.1f} s "
@@ -42,6 +46,12 @@ def main() -> None:
     print(f"peer, 1 process, no files:   {peer:.2f} studies/s")
     print(f"ratio synthesize/peer:       {rate / peer:.2f}")
     print(f"projected 1,000 studies:     {1000 / rate / 60:.1f} min (target < 10 min)")
+    per_study = cpu / args.studies
+    print(
+        f"CPU per study:               {per_study:.2f} s "
+        f"(on 2 idle cores: {1000 * per_study / 2 / 60:.1f} min per 1,000 studies)"
+    )
+    print(f"load average (1 min):        {os.getloadavg()[0]:.1f} (the machine is shared)")
 
 
 if __name__ == "__main__":

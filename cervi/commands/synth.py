@@ -33,10 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=MAX_WORKERS, help="processes (at most 2)")
     parser.add_argument("--scale", type=float, default=1.0, help="image size factor (tests: <1)")
     parser.add_argument("--preview", type=Path, help="write a contact sheet PNG instead")
+    parser.add_argument("--list-styles", action="store_true", help="print the style names")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_styles:
+        print("\n".join(STYLE_NAMES))
+        return 0
     try:
         options = SynthOptions(
             prevalence=parse_prevalence(args.prevalence),

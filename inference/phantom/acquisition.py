@@ -23,6 +23,7 @@ class ViewExposure:
     gamma: float
     edge: float  # unsharp-mask strength of the vendor processing
     compression: float  # large-kernel dynamic range compression of the vendor processing
+    obliquity: float  # mm between left and right paired structures (patient slightly turned)
     collimation: tuple[float, float, float, float]  # inset from left, top, right, bottom, mm
     collimation_tilt: float
     marker_corner: int
@@ -73,11 +74,12 @@ def _exposure(rng: np.random.Generator) -> ViewExposure:
         offset=(float(rng.normal(0, 12)), float(rng.normal(0, 12))),
         bone_gain=float(rng.uniform(0.8, 1.2)),
         soft_gain=float(rng.uniform(0.85, 1.15)),
-        noise=float(rng.uniform(0.012, 0.04)),
+        noise=float(rng.uniform(0.008, 0.03)),
         blur=float(rng.uniform(0.5, 1.3)),
         gamma=float(rng.uniform(1.3, 1.9)),
         edge=float(rng.uniform(0.0, 1.0)),
         compression=float(rng.uniform(0.3, 0.75)),
+        obliquity=float(rng.uniform(0.0, 3.5)),
         collimation=inset,  # type: ignore[arg-type]
         collimation_tilt=float(rng.normal(0, 1.0)) if collimated else 0.0,
         marker_corner=int(rng.integers(0, 4)),
@@ -92,6 +94,7 @@ class Camera:
     acq: Acquisition
     exposure: ViewExposure
     downsample: float = 1.0  # > 1 gives coordinates on a reduced working grid
+    shift: tuple[float, float] = (0.0, 0.0)  # detector pixels, added last (keeps anatomy in view)
 
     def to_pixels(self, world: np.ndarray) -> np.ndarray:
         w = (np.asarray(world, dtype=float) - self.centre) * self.acq.magnification
@@ -100,7 +103,17 @@ class Camera:
         w = w @ rot.T + np.array(self.exposure.offset)
         flip = np.array([-1.0 if self.acq.face_left else 1.0, -1.0])
         px = w * flip / self.acq.spacing + np.array([self.acq.cols / 2, self.acq.rows / 2])
-        return px / self.downsample
+        return (px + np.array(self.shift)) / self.downsample
 
     def at(self, downsample: float) -> Camera:
-        return Camera(self.centre, self.acq, self.exposure, downsample)
+        return Camera(self.centre, self.acq, self.exposure, downsample, self.shift)
+
+    def shifted(self, shift: tuple[float, float]) -> Camera:
+        return Camera(self.centre, self.acq, self.exposure, self.downsample, shift)
+
+    def field(self, margin_mm: float) -> tuple[float, float, float, float]:
+        """The collimated field less ``margin_mm``, in detector pixels (x0, y0, x1, y1)."""
+        left, top, right, bottom = (
+            (v + margin_mm) / self.acq.spacing for v in self.exposure.collimation
+        )
+        return left, top, self.acq.cols - right, self.acq.rows - bottom

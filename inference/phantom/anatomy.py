@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.random import Generator
 
 from .labels import (
     CHAMBERLAIN_MM,
@@ -57,6 +58,8 @@ class Patient:
     prevertebral: float
     airway: float
     shoulder: float
+    wedge: tuple[float, ...]  # C3..C7 anterior inferior height factor (anterior wedging)
+    osteophyte: tuple[float, ...]  # C3..C7 anterior corner spur length, mm (0 = none)
 
 
 def sample_patient(rng: np.random.Generator, prevalence: Mapping[str, float]) -> Patient:
@@ -103,10 +106,18 @@ def sample_patient(rng: np.random.Generator, prevalence: Mapping[str, float]) ->
         prevertebral=float(rng.uniform(2.5, 6.0)),
         airway=float(rng.uniform(8, 16) * size),
         shoulder=float(rng.uniform(-15, 15)),
+        wedge=tuple(float(v) for v in rng.uniform(0.9, 1.04, 5)),
+        osteophyte=_osteophytes(rng, group),
     )
 
 
-def _motion(rng, base, flex, ext, mobility) -> tuple[float, float, float]:
+def _motion(
+    rng: Generator,
+    base: float,
+    flex: tuple[float, float],
+    ext: tuple[float, float],
+    mobility: float,
+) -> tuple[float, float, float]:
     """Angles (ext, neutral, flex): neutral ``base`` plus sampled excursions times mobility."""
     return (
         float(base - rng.uniform(*ext) * mobility),
@@ -115,7 +126,7 @@ def _motion(rng, base, flex, ext, mobility) -> tuple[float, float, float]:
     )
 
 
-def _occ_c1(rng, fused: bool, mobility: float) -> tuple[float, float, float]:
+def _occ_c1(rng: Generator, fused: bool, mobility: float) -> tuple[float, float, float]:
     base = rng.normal(0, 4)
     if fused:  # no motion: only the measurement-scale wobble of a fibrous fusion
         return tuple(float(base + v) for v in rng.uniform(-0.9, 0.9, 3))
@@ -126,11 +137,14 @@ def _occ_c1(rng, fused: bool, mobility: float) -> tuple[float, float, float]:
     return _motion(rng, base, (3, 9), (4, 12), mobility)
 
 
-def _subaxial(rng, mobility: float, fused: bool) -> tuple[tuple[float, float, float], ...]:
+def _subaxial(
+    rng: Generator, mobility: float, fused: bool
+) -> tuple[tuple[float, float, float], ...]:
     levels = []
     for k in range(5):
         base = rng.normal(-3.0, 2.5)
-        if k == 0 and fused:
+        if k == 0 and fused:  # a congenital block: little lordosis and (almost) no motion
+            base = float(np.clip(rng.normal(-1.0, 1.5), -4.0, 2.0))
             levels.append(tuple(float(base + v) for v in rng.uniform(-0.8, 0.8, 3)))
         elif k == 0 and rng.random() < 0.1:  # stiff degenerate C2-C3: motion near threshold
             total = rng.uniform(2.1, 4.0)
@@ -140,17 +154,17 @@ def _subaxial(rng, mobility: float, fused: bool) -> tuple[tuple[float, float, fl
     return tuple(levels)
 
 
-def _discs(rng, group: str, size: float, fused: bool) -> tuple[float, ...]:
+def _discs(rng: Generator, group: str, size: float, fused: bool) -> tuple[float, ...]:
     lo, hi = {"child": (3.0, 4.5), "adult": (3.5, 5.5), "elderly": (1.4, 4.0)}[group]
     discs = [float(v) for v in rng.uniform(lo, hi, 5) * size]
     if fused:
-        discs[0] = float(0.0 if rng.random() < 0.5 else rng.uniform(0.2, 0.98))
+        discs[0] = float(0.0 if rng.random() < 0.5 else rng.uniform(0.2, 0.85))  # measured < 1
     elif rng.random() < 0.08:  # narrowed but not fused
         discs[0] = float(rng.uniform(1.02, 1.8))
     return tuple(discs)
 
 
-def _adi(rng, cond: Conditions, group: str) -> tuple[float, float, float]:
+def _adi(rng: Generator, cond: Conditions, group: str) -> tuple[float, float, float]:
     """ADI (ext, neutral, flex) in mm; instability stays normal in extension and neutral."""
     ext = rng.uniform(0.8, 2.4) + (0.4 if group == "child" else 0.0)
     if cond.dislocation:
@@ -174,7 +188,7 @@ def _adi(rng, cond: Conditions, group: str) -> tuple[float, float, float]:
     return (float(ext), float(min(neutral, INSTABILITY_FLEXION_ADI_MM - 0.1)), float(flex))
 
 
-def _chamberlain(rng, invaginated: bool) -> float:
+def _chamberlain(rng: Generator, invaginated: bool) -> float:
     if invaginated:
         if rng.random() < 0.35:
             return float(CHAMBERLAIN_MM + rng.uniform(0.05, 1.5))
@@ -184,9 +198,17 @@ def _chamberlain(rng, invaginated: bool) -> float:
     return float(np.clip(rng.normal(-1.5, 2.0), -7.0, CHAMBERLAIN_MM - 0.05))
 
 
-def _ossicle(rng, cond: Conditions) -> tuple[str, float]:
+def _osteophytes(rng: Generator, group: str) -> tuple[float, ...]:
+    """Degenerative anterior spurs: common in the elderly, rare in adults, absent in children."""
+    chance, size = {"child": (0.0, 0.0), "adult": (0.1, 1.2), "elderly": (0.5, 2.5)}[group]
+    return tuple(
+        float(rng.uniform(0.5, 1.0) * size) if rng.random() < chance else 0.0 for _ in range(5)
+    )
+
+
+def _ossicle(rng: Generator, cond: Conditions) -> tuple[str, float]:
     if cond.os_odontoideum:
-        return "os", float(rng.uniform(2.05, 2.8) if rng.random() < 0.3 else rng.uniform(2.8, 7.0))
+        return "os", float(rng.uniform(2.1, 2.8) if rng.random() < 0.3 else rng.uniform(2.8, 7.0))
     if rng.random() < 0.06:  # ossiculum terminale: small tip ossicle, narrow gap, moves with C2
-        return "terminale", float(rng.uniform(0.4, 1.9))
+        return "terminale", float(rng.uniform(0.4, 1.8))  # measured gap stays below 2 mm
     return "none", 0.0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .acquisition import Acquisition
@@ -62,7 +63,7 @@ def build_dataset(
     ds.SOPInstanceUID = header.uid("instance", inst.order)
     ds.StudyInstanceUID = header.uid("study")
     ds.SeriesInstanceUID = header.uid("series", series_key)
-    _patient_and_study(ds, header)
+    _patient_and_study(ds, header, style)
     _series(ds, header, style, series_key, inst)
     _image(ds, header, style, acq, inst, pixels)
     _view_naming(ds, style, inst)
@@ -78,7 +79,7 @@ def write_dataset(ds: Dataset, path: Path) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-def _patient_and_study(ds: Dataset, h: StudyHeader) -> None:
+def _patient_and_study(ds: Dataset, h: StudyHeader, style: Style) -> None:
     ds.PatientName = h.patient_name
     ds.PatientID = h.patient_id
     ds.PatientBirthDate = h.birth_date
@@ -89,7 +90,7 @@ def _patient_and_study(ds: Dataset, h: StudyHeader) -> None:
     ds.StudyID = h.accession[-6:]
     ds.AccessionNumber = h.accession
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "XR CERVICAL SPINE FLEXION EXTENSION"
+    ds.StudyDescription = style.study_description
 
 
 def _series(ds: Dataset, h: StudyHeader, style: Style, series_key: int, inst: ViewInstance) -> None:
@@ -124,7 +125,8 @@ def _image(
     ds.AcquisitionTime = ds.ContentTime
     ds.PatientOrientation = ["P", "F"] if acq.face_left else ["A", "F"]
     ds.ImageLaterality = "U"
-    ds.ViewPosition = "LL" if acq.marker == "L" else "RL"
+    if style.lateral_code or style.modality == "CR":  # CR Series: ViewPosition is type 2
+        ds.ViewPosition = ("LL" if acq.marker == "L" else "RL") if style.lateral_code else ""
     ds.KVP = acq.kvp
     ds.ExposureInuAs = int(8000 + 1000 * inst.order)
     ds.DistanceSourceToDetector = 1800.0
@@ -168,7 +170,7 @@ def _image(
 
 
 def _view_naming(ds: Dataset, style: Style, inst: ViewInstance) -> None:
-    if style.modality == "DX" or style.view_codes:
+    if (style.modality == "DX" and style.lateral_code) or style.view_codes:
         lateral = _code(codes.SCT.LateralProjection)  # says "lateral", not which of the three
         modifier = VIEW_MODIFIERS.get(inst.view) if style.view_codes else None
         lateral.ViewModifierCodeSequence = [_code(modifier)] if modifier else []
@@ -177,7 +179,7 @@ def _view_naming(ds: Dataset, style: Style, inst: ViewInstance) -> None:
         setattr(ds, style.view_field, style.template.format(view=inst.spelling))
 
 
-def _code(code) -> Dataset:
+def _code(code: Code) -> Dataset:
     item = Dataset()
     item.CodeValue = code.value
     item.CodingSchemeDesignator = code.scheme_designator

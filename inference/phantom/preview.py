@@ -71,7 +71,7 @@ def _row(study: Study, tile: int) -> Image.Image:
     return row
 
 
-def _caption(draw: ImageDraw.ImageDraw, truth: dict, y: int, font) -> None:
+def _caption(draw: ImageDraw.ImageDraw, truth: dict, y: int, font: ImageFont.FreeTypeFont) -> None:
     m = truth["measurements"]
     positive = [k for k, v in truth["labels"].items() if v] or ["normal"]
     lines = [
@@ -86,7 +86,7 @@ def _caption(draw: ImageDraw.ImageDraw, truth: dict, y: int, font) -> None:
         draw.text((6, y + k * (font.size + 4)), line, fill=(230, 230, 230), font=font)
 
 
-def _font(size: int):
+def _font(size: int) -> ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:

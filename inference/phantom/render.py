@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .acquisition import Acquisition, Camera, ViewExposure
 from .anatomy import Patient
 from .pose import PosedView
+from .skeleton import Part
 from .soft import hyoid, soft_parts
 
 WORK_DOWNSAMPLE = 2.0  # the smooth attenuation is rendered at half the detector resolution
@@ -21,10 +22,34 @@ COLLIMATOR = 0.8  # outside the collimated field, in units of the window (bright
 MARKER = 1.5
 
 
+KEEP_IN_VIEW = (
+    "skull.basion",
+    "skull.opisthion",
+    "skull.hard_palate",
+    "c1.posterior_tubercle",
+    "c1.c1_anterior_arch",
+    "c2.spinous_tip",
+    "c2.inf_ant",
+    "c2.dens_tip",
+)
+
+
 def camera_for(view: PosedView, acq: Acquisition, exposure: ViewExposure) -> Camera:
-    """Centre each view on the mid cervical spine, a little anterior to the bodies."""
+    """Centre each view on the mid cervical spine, a little anterior to the bodies, then shift
+    it (as a radiographer re-positions) until the upper cervical spine lies inside the field."""
     centre = view.points["c4.ant_mid"] + np.array([-8.0, 12.0])
-    return Camera(centre, acq, exposure)
+    cam = Camera(centre, acq, exposure)
+    px = cam.to_pixels(np.array([view.points[k] for k in KEEP_IN_VIEW]))
+    x0, y0, x1, y1 = cam.field(margin_mm=12.0 * acq.magnification)
+    return cam.shifted((_fit(px[:, 0], x0, x1), _fit(px[:, 1], y0, y1)))
+
+
+def _fit(values: np.ndarray, lo: float, hi: float) -> float:
+    """Smallest shift that brings ``values`` inside [lo, hi] (centred when they cannot fit)."""
+    vmin, vmax = float(values.min()), float(values.max())
+    if vmax - vmin > hi - lo:
+        return (lo + hi) / 2 - (vmin + vmax) / 2
+    return max(lo - vmin, 0.0) + min(hi - vmax, 0.0)
 
 
 def render_view(
@@ -48,58 +73,99 @@ def _attenuation(
     draw = ImageDraw.Draw(soft)
     for part in layered:
         draw.polygon([tuple(xy) for xy in cam.to_pixels(part.points)], fill=part.density)
-    soft_mu = _box_blur(np.array(soft), max(2, int(6 / _mm_per_px(cam))), passes=2)
+    soft_mu = _box_blur(np.array(soft), max(2, int(3 / _mm_per_px(cam))), passes=2)
     extra = np.zeros(shape, np.float32)
     for part in added:
-        _add_part(extra, cam.to_pixels(part.points), part.density, 0.0, 0)
+        _add_part(extra, cam.to_pixels(part.points), part.density)
     soft_mu += _box_blur(extra, max(2, int(5 / _mm_per_px(cam))), passes=2)
-    trab = np.zeros(shape, np.float32)
-    cort = np.zeros(shape, np.float32)
+    bone = np.zeros(shape, np.float32)
     rim = max(1, round(CORTEX_MM / _mm_per_px(cam)))
     for part in (*view.parts, hyoid(p, view)):
-        px = cam.to_pixels(part.points)
-        _add_part(trab, px, part.density * 0.6, 0.0, 0)
-        if part.density > 0:  # nested insets: thicker bone towards the middle of a part
-            centre = px.mean(axis=0)
-            _add_part(trab, centre + (px - centre) * 0.8, part.density * 0.25, 0.0, 0)
-            _add_part(trab, centre + (px - centre) * 0.55, part.density * 0.15, 0.0, 0)
-        _add_part(cort, px, 0.0, part.cortex, rim, part.rim)
-    tex = _texture(shape, rng)
-    trab = _box_blur(trab, max(1, rim // 2))
-    bone = (trab * (1.0 + 0.22 * tex) + cort) * (BONE_SCALE * p.density * cam.exposure.bone_gain)
+        for points, share in _sides(part, cam.exposure.obliquity):
+            px = cam.to_pixels(points)
+            _draw_bone(bone, px, part.density * share, part.cortex * share, rim, part.rim)
+    bone = _box_blur(bone, max(1, rim // 2))
+    bone *= 1.0 + 0.22 * _texture(shape, rng)
+    bone *= BONE_SCALE * p.density * cam.exposure.bone_gain
     return soft_mu * cam.exposure.soft_gain + bone
+
+
+# paired (left and right) structures and how far from the midline they lie, relative
+PAIRED = {"pillar": 1.0, "pars": 1.0, "lateral_mass": 0.8, "ramus": 1.8, "mandible": 1.6}
+
+
+def _sides(part: Part, obliquity: float) -> list[tuple[np.ndarray, float]]:
+    """A paired structure seen slightly obliquely: two copies, each half as dense, shifted
+    apart front to back; everything else once."""
+    spread = obliquity * PAIRED.get(part.name.split(".")[-1], 0.0)
+    if spread < 0.3:
+        return [(part.points, 1.0)]
+    shift = np.array([spread / 2, spread / 8])
+    return [(part.points - shift, 0.5), (part.points + shift, 0.5)]
 
 
 def _mm_per_px(cam: Camera) -> float:
     return cam.acq.spacing * cam.downsample / cam.acq.magnification
 
 
-def _add_part(
-    canvas: np.ndarray,
-    px: np.ndarray,
-    fill: float,
-    outline: float,
-    width: int,
-    edges: np.ndarray | None = None,
-) -> None:
-    """Add one polygon (interior ``fill`` and/or a rim ``outline`` of ``width``) into ``canvas``."""
-    pad = width + 2
+def _patch(
+    canvas: np.ndarray, px: np.ndarray, pad: int
+) -> tuple[Image.Image, np.ndarray, tuple[slice, slice], tuple[slice, slice]] | None:
+    """A blank float patch over the bounding box of ``px`` (None when it misses the canvas)."""
     x0, y0 = np.floor(px.min(axis=0)).astype(int) - pad
     x1, y1 = np.ceil(px.max(axis=0)).astype(int) + pad
     cx0, cy0 = max(x0, 0), max(y0, 0)
     cx1, cy1 = min(x1, canvas.shape[1]), min(y1, canvas.shape[0])
     if cx0 >= cx1 or cy0 >= cy1:
-        return
+        return None
     patch = Image.new("F", (int(x1 - x0), int(y1 - y0)), 0.0)
+    window = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    return patch, np.array([x0, y0]), window, (slice(cy0, cy1), slice(cx0, cx1))
+
+
+def _add_part(canvas: np.ndarray, px: np.ndarray, fill: float) -> None:
+    """Add one filled polygon into ``canvas``."""
+    found = _patch(canvas, px, 2)
+    if found is not None:
+        patch, origin, window, target = found
+        ImageDraw.Draw(patch).polygon([tuple(xy) for xy in px - origin], fill=fill)
+        canvas[target] += np.asarray(patch)[window]
+
+
+def _draw_bone(
+    canvas: np.ndarray,
+    px: np.ndarray,
+    density: float,
+    cortex: float,
+    width: int,
+    edges: np.ndarray | None,
+) -> None:
+    """Add one bone: thicker towards its middle when compact, with a cortical rim."""
+    found = _patch(canvas, px, width + 2)
+    if found is None:
+        return
+    patch, origin, window, target = found
     draw = ImageDraw.Draw(patch)
-    local = [tuple(xy) for xy in px - np.array([x0, y0])]
-    if fill:
-        draw.polygon(local, fill=fill)
-    if outline:
-        for run in _runs(local, edges):
-            draw.line(run, fill=outline, width=width, joint="curve")
-    arr = np.asarray(patch)[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-    canvas[cy0:cy1, cx0:cx1] += arr
+    local = px - origin
+    outer = density * 0.6
+    draw.polygon([tuple(xy) for xy in local], fill=outer)
+    if density > 0 and _compactness(px) > 0.55:  # nested insets, each inside the last
+        centre = local.mean(axis=0)
+        for shrink, level in ((0.8, 0.85), (0.55, 1.0)):
+            inset = centre + (local - centre) * shrink
+            draw.polygon([tuple(xy) for xy in inset], fill=density * level)
+    if cortex:
+        for run in _runs([tuple(xy) for xy in local], edges):
+            draw.line(run, fill=outer + cortex, width=width, joint="curve")
+    canvas[target] += np.asarray(patch)[window]
+
+
+def _compactness(px: np.ndarray) -> float:
+    """Polygon area over bounding-box area: near 1 for blobs, small for thin bands."""
+    x, y = px[:, 0], px[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+    box = float(np.ptp(x) * np.ptp(y)) or 1.0
+    return area / box
 
 
 def _runs(points: list[tuple[float, float]], edges: np.ndarray | None) -> list[list]:
@@ -161,7 +227,8 @@ def _marker(acq: Acquisition, exposure: ViewExposure, shape: tuple[int, int]) ->
     h, w = shape
     size = max(8, int(h * 0.045))
     layer = Image.new("F", (w, h), 0.0)
-    inset = max(exposure.collimation) / (acq.spacing * WORK_DOWNSAMPLE) + size * 0.6
+    tilt = abs(np.sin(np.deg2rad(exposure.collimation_tilt))) * max(h, w) / 2
+    inset = max(exposure.collimation) / (acq.spacing * WORK_DOWNSAMPLE) + tilt + size * 0.6
     corner = exposure.marker_corner
     x = inset if corner in (0, 3) else w - inset - size
     y = inset if corner in (0, 1) else h - inset - size * 1.3
@@ -191,11 +258,19 @@ def _detector(
     full = np.asarray(Image.fromarray(y, "F").resize((acq.cols, acq.rows), Image.BILINEAR))
     noise = _noise_window(acq.rows, acq.cols, rng)
     top = float(2**acq.bits_stored - 1)
-    out = full * (1.0 - 0.5 * exposure.noise) + noise * (exposure.noise * (0.5 + full))
+    n = exposure.noise
+    grain = full * (0.6 * n)  # quantum noise grows with attenuation in the log image
+    grain += 0.6 * n
+    grain *= noise
+    out = full * (1.0 - 0.5 * n)
+    out += grain
     np.clip(out, 0.0, 1.0, out=out)
     if acq.photometric == "MONOCHROME1":
-        out = 1.0 - out
-    return (out * top + 0.5).astype(np.uint16)
+        out *= -1.0
+        out += 1.0
+    out *= top
+    out += 0.5
+    return out.astype(np.uint16)
 
 
 @lru_cache(maxsize=1)
@@ -226,10 +301,11 @@ def _texture_tile() -> np.ndarray:
 
 
 def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    tile = _texture_tile()
-    reps = (shape[0] // 512 + 2, shape[1] // 512 + 2)
     r, c = (int(v) for v in rng.integers(0, 512, 2))
-    return np.tile(tile, reps)[r : r + shape[0], c : c + shape[1]]
+    tile = np.roll(_texture_tile(), (r, c), axis=(0, 1))
+    return np.pad(tile, ((0, max(0, shape[0] - 512)), (0, max(0, shape[1] - 512))), "wrap")[
+        : shape[0], : shape[1]
+    ]
 
 
 def _box_blur(a: np.ndarray, r: int, passes: int = 1, wrap: bool = False) -> np.ndarray:

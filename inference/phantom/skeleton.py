@@ -7,6 +7,7 @@ carries named anchor points that posing and measuring read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,10 +64,20 @@ def subaxial(p: Patient, i: int) -> Body:
     back = -d / 2
     b = Body()
     body = _vertebral_body(d, h, lip=0.6 * s)
+    front_low = (body[:, 0] > 0) & (body[:, 1] < h / 2)  # anterior wedging lifts the front
+    body[front_low, 1] += (1 - p.wedge[i]) * h * body[front_low, 0] / (d / 2)
     fused_top = i == 0 and p.conditions.fusion  # block C2-C3: no endplate cortex between them
     b.add("body", body, 0.55, 0.45, _rim_except(body, lambda y: y > h - 1.0) if fused_top else None)
     b.add("pedicle", rounded_box(back - 6 * s, h * 0.4, back + 1, h * 0.8, 1.0), 0.25, 0.1)
     b.add("pillar", _pillar(back, h, s), 0.4, 0.3)
+    below = p.disc_height[i + 1] if i + 1 < len(p.disc_height) else 9.0
+    spur = min(p.osteophyte[i], 0.6 * p.disc_height[i], 0.6 * below)  # never bridging a disc
+    if spur > 0.2:
+        for corner, sign in ((np.array([d / 2, h]), 1.0), (np.array([d / 2, 0.0]), -1.0)):
+            tri = corner + np.array(
+                [(-2.0, -0.4 * sign), (0.6 * spur, 0.8 * spur * sign), (0.0, -2.5 * sign)]
+            )
+            b.add("osteophyte", tri, 0.3, 0.25)
     length = SPINOUS_LENGTH[SUBAXIAL[i]] * s
     tip = np.array([back - 18 * s - length, -h * 0.35])
     b.add("spinous", _spinous(back, h, s, tip, 2.4 * s), 0.3, 0.35)
@@ -94,10 +105,8 @@ def axis(p: Patient) -> Body:
     b.add("dens", _dens(xc, hb, dw, length), 0.08, 0.0)
     back = -d / 2
     b.add("pars", _pillar(back, hb * 0.75, s * 1.25), 0.55, 0.35)
-    path = smooth_path(
-        [(back - 10 * s, hb * 0.8), (back - 20 * s, hb * 0.55), (back - 38 * s, 2)], 6
-    )
-    b.add("spinous", band(path, np.linspace(11 * s, 8 * s, len(path))), 0.45, 0.4)
+    tip = np.array([back - 36 * s, 0.5 * s])
+    b.add("spinous", _spinous(back, hb * 1.25, s * 1.15, tip, 4.0 * s), 0.38, 0.4)
     tilt = np.tan(np.deg2rad(8.0))
     arch_y = hb + full * 0.55
     b.anchors = {
@@ -112,7 +121,7 @@ def axis(p: Patient) -> Body:
         "inf_ant": np.array([d / 2, 0.0]),
         "inf_post": np.array([-d / 2, 0.0]),
         "ant_mid": np.array([d / 2, hb / 2]),
-        "spinous_tip": np.array([back - 38 * s, 2.0]),
+        "spinous_tip": tip,
     }
     return b
 
@@ -145,7 +154,7 @@ def _vertebral_body(d: float, h: float, lip: float) -> Points:
     return box
 
 
-def _rim_except(outline: Points, where) -> np.ndarray:
+def _rim_except(outline: Points, where: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Rim mask that leaves out edges whose both ends satisfy ``where(y)``."""
     y = outline[:, 1]
     skip = where(y) & where(np.roll(y, -1))

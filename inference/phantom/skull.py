@@ -97,8 +97,8 @@ def _teeth(b: Body, x0: float, y0: float, s: float, upper: bool) -> None:
             crown_y = sorted((y0 + sign * 2 * s, y0 + sign * 10 * s))
             crown = rounded_box(x, crown_y[0], x + 6.5 * s, crown_y[1], 2.0 * s)
             root = np.array([(x + 1, y0), (x + 5.5 * s, y0), (x + 3.2 * s, y0 - sign * 12 * s)])
-            b.add("tooth", crown, 0.45 * weight, 0.35 * weight)
-            b.add("root", root, 0.2 * weight, 0.15 * weight)
+            b.add("tooth", crown, 0.3 * weight, 0.3 * weight)
+            b.add("root", root, 0.12 * weight, 0.12 * weight)
 
 
 def _mandible(b: Body, s: float, jaw: float, px: float) -> None:

@@ -10,6 +10,20 @@ from .pose import PosedView
 from .shapes import band, ellipse, smooth_path
 from .skeleton import Part
 
+# soft-tissue outline of face and jaw in the skull frame (mm per unit of patient size)
+FACE = [
+    (55, 95),
+    (110, 55),
+    (122, 12),
+    (114, -22),
+    (112, -60),
+    (98, -80),
+    (50, -80),
+    (15, -62),
+    (-20, -10),
+    (-30, 40),
+]
+
 
 def soft_parts(p: Patient, view: PosedView) -> tuple[list[Part], list[Part]]:
     """Return (soft tissue drawn in order, overwriting; additive layers such as air)."""
@@ -25,24 +39,20 @@ def soft_parts(p: Patient, view: PosedView) -> tuple[list[Part], list[Part]]:
     if fwd[0] < 0:
         fwd = -fwd
     depth = p.neck_depth
-    chin = skull.apply(np.array([[88 * s, -66 * s]]))[0]
+    submental = skull.apply(np.array([[50 * s, -78 * s]]))[0]
     throat = front[2:] + fwd * np.linspace(0.42, 0.5, 5)[:, None] * depth
     below = front[-1] + down * 70
     nape_top = skull.apply(np.array([[-75 * s, 25 * s]]))[0]
     nape = back[1:] - fwd * np.linspace(0.22, 0.3, 5)[:, None] * depth
-    neck = np.concatenate(
-        [
-            [nape_top],
-            nape,
-            [below - fwd * 0.4 * depth, below + fwd * 0.65 * depth],
-            throat[::-1],
-            [chin],
-        ]
-    )
-    head = skull.apply(ellipse(10 * s, 55 * s, 105 * s, 100 * s, 48))
+    ends = [below - fwd * 0.4 * depth, below + fwd * 0.65 * depth]
+    crown = skull.apply(np.array([[10 * s, 10 * s], [-40 * s, 30 * s]]))  # close inside the head
+    neck = np.concatenate([[nape_top], nape, ends, throat[::-1], [submental], crown])
+    cranium = skull.apply(ellipse(12 * s, 72 * s, 100 * s, 88 * s, 48))
+    face = skull.apply(np.array(FACE) * s)
     scale = depth / 110.0
     layered = [
-        Part("head", head, 2.5 * scale, kind="soft"),
+        Part("cranium", cranium, 2.5 * scale, kind="soft"),
+        Part("face", face, 2.3 * scale, kind="soft"),
         Part("neck", neck, 2.2 * scale, kind="soft"),
     ]
     added = [_airway(p, view, front, fwd), _shoulders(p, front[-1], down, fwd)]

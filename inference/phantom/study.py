@@ -1,5 +1,20 @@
 """One phantom study end to end: sample a patient, pose, measure, label, render three views,
-and describe them in ``truth.json`` (DESIGN.md, "Interfaces": ``cervi synth``)."""
+and describe them in ``truth.json`` (DESIGN.md, "Interfaces": ``cervi synth``).
+
+``truth.json`` (format ``cervi-phantom-truth/1``)::
+
+    format, seed, index, style, study_uid
+    labels        {label key: 0 | 1}                 read off the measurements (labels.py)
+    measurements  {name: number}                     mm / degrees, see measure.measure()
+    landmarks     {view: {landmark: [x, y]}}         pixels (column, row) of that view's image
+    roi           {view: [x0, y0, x1, y1]}           pixels, occiput..C2 with a 6 mm margin
+    files         {view: "IMG000n.dcm"}              file names say nothing about the view
+    image         rows, columns, imager_pixel_spacing_mm, magnification, photometric,
+                  bits_stored, modality, face_left
+    patient       age_group, age_years, sex, size, bone_density
+
+Views are ``extension``, ``neutral``, ``flexion``; landmarks are :data:`LANDMARK_NAMES`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import Acquisition, sample_acquisition
+from .acquisition import Acquisition, Camera, sample_acquisition
 from .anatomy import VIEWS, Patient, sample_patient
 from .dicom import StudyHeader, ViewInstance, build_dataset, write_dataset
 from .labels import DEFAULT_PREVALENCE, labels_from_measurements
@@ -164,7 +179,7 @@ def _xy(p: np.ndarray) -> list[float]:
     return [round(float(p[0]), 2), round(float(p[1]), 2)]
 
 
-def _roi(view: PosedView, cam, acq: Acquisition) -> list[int]:
+def _roi(view: PosedView, cam: Camera, acq: Acquisition) -> list[int]:
     """Upper-cervical box (occiput to C2) in pixels, with a margin, clipped to the image."""
     pts = [pt.points for pt in view.parts if pt.name.startswith(ROI_BODIES)]
     pts.append(np.array([view.points["skull.basion"], view.points["skull.opisthion"]]))

@@ -31,7 +31,11 @@ class Style:
     spellings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # view -> variants
     template: str = "{view}"  # how the chosen spelling is embedded in the field
     series_description: str = "C-SPINE"
+    study_description: str = "XR CERVICAL SPINE"
     pixel_spacing: bool = True  # also write a calibrated PixelSpacing
+    # ViewCodeSequence "lateral" (DX) and ViewPosition: a lateral view says "neutral" to rules
+    # that read the bare "lateral" spellings, so the style that names no view leaves both out
+    lateral_code: bool = True
 
 
 ENGLISH = {
@@ -56,6 +60,7 @@ STYLES: dict[str, Style] = {
             "DR-1",
             view_codes=True,
             series_description="C-SPINE LAT DYNAMIC",
+            study_description="XR C-SPINE FLEX/EXT",
         ),
         Style(
             "dx_codes_three_series",
@@ -86,6 +91,7 @@ STYLES: dict[str, Style] = {
             spellings=GERMAN,
             template="HWS seitl. {view}",
             series_description="HWS Funktion",
+            study_description="HWS Funktionsaufnahmen",
         ),
         Style(
             "cr_image_comments",
@@ -108,6 +114,7 @@ STYLES: dict[str, Style] = {
             spellings=GERMAN,
             template="HWS lat {view}",
             series_description="HWS",
+            study_description="Roe HWS Funktion",
         ),
         Style(
             "cr_processing_description_en",
@@ -119,8 +126,17 @@ STYLES: dict[str, Style] = {
             spellings=ENGLISH,
             template="CERVICAL SPINE {view}",
             pixel_spacing=False,
+            study_description="CERVICAL SPINE DYNAMIC",
         ),
-        Style("dx_unnamed", "DX", False, "Anonymous Phantom", "DX-0", series_description="C-SPINE"),
+        Style(
+            "dx_unnamed",
+            "DX",
+            False,
+            "Anonymous Phantom",
+            "DX-0",
+            series_description="C-SPINE",
+            lateral_code=False,
+        ),
     )
 }
 STYLE_NAMES = tuple(STYLES)

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from cervi.cli import main
+from inference.phantom import STYLE_NAMES
 
 
 def test_synth_writes_studies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,6 +42,11 @@ def test_preview_contact_sheet(tmp_path: Path) -> None:
     assert main(["synth", "--preview", str(png), "--studies", "2", "--scale", "0.15"]) == 0
     with Image.open(png) as im:
         assert im.mode == "RGB" and im.width > 3 * 200 and im.height > 2 * 200
+
+
+def test_list_styles(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--list-styles"]) == 0
+    assert capsys.readouterr().out.split() == list(STYLE_NAMES)
 
 
 def test_bad_arguments_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

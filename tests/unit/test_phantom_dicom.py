@@ -79,9 +79,8 @@ def test_views_are_named_as_the_style_says(written) -> None:
         if style.view_field is None and not style.view_codes:
             values = " ".join(str(ds.get(f, "")) for f in VIEW_FIELDS).lower()
             assert not any(s in values.split() for s in ALL_SPELLINGS)
-            assert "ViewModifierCodeSequence" not in ds.ViewCodeSequence[0] or not len(
-                ds.ViewCodeSequence[0].ViewModifierCodeSequence
-            )
+            # not even "lateral": bare lateral spellings are how sites name the neutral view
+            assert "ViewCodeSequence" not in ds and "ViewPosition" not in ds
 
 
 def test_series_layout(written) -> None:

@@ -96,6 +96,32 @@ def test_os_ossicle_moves_with_c1_not_c2(cohort: list[dict]) -> None:
     assert checked > 0
 
 
+CONDITION_OF = {
+    "atlantoaxial_instability": "instability",
+    "atlantoaxial_dislocation": "dislocation",
+    "basilar_invagination": "invagination",
+    "os_odontoideum": "os_odontoideum",
+    "atlas_assimilation": "assimilation",
+    "c2_c3_fusion": "fusion",
+}
+
+
+def test_measured_labels_agree_with_the_drawn_anatomy(cohort: list[dict]) -> None:
+    """What the sampler built (a block vertebra, a bridge, an ossicle on C1, a settled skull)
+    is what the measurement rules read, so no image shows one thing and is labelled another."""
+    for r in cohort:
+        for key, condition in CONDITION_OF.items():
+            assert r["y"][key] == getattr(r["patient"].conditions, condition), (key, r["m"])
+
+
+def test_os_label_means_an_ossicle_that_rides_on_c1(cohort: list[dict]) -> None:
+    """Ossiculum terminale (small tip ossicle fixed to C2, narrow gap) is never os odontoideum."""
+    kinds = {r["patient"].ossicle for r in cohort}
+    assert {"os", "terminale"} <= kinds
+    for r in cohort:
+        assert r["y"]["os_odontoideum"] == (r["patient"].ossicle == "os")
+
+
 def test_dependency_structure(cohort: list[dict]) -> None:
     def rate(key: str, given: str, value: int) -> float:
         group = [r for r in cohort if r["y"][given] == value]

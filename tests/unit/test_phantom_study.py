@@ -130,3 +130,22 @@ def test_header_does_not_depend_on_labels() -> None:
             text = " ".join(str(e.value) for e in ds if e.VR in ("LO", "SH", "LT", "ST", "CS"))
             assert not any(word in text.lower() for word in LABEL_WORDS)
     assert len(keywords) == 1
+
+
+def test_upper_cervical_spine_lies_inside_the_collimated_field() -> None:
+    """Positioning, rotation and collimation vary, but the ROI's anatomy stays in the field."""
+    from inference.phantom.anatomy import sample_patient
+    from inference.phantom.labels import DEFAULT_PREVALENCE
+    from inference.phantom.measure import landmark_points
+    from inference.phantom.pose import pose_patient
+    from inference.phantom.render import camera_for
+
+    for i in range(150):
+        views = pose_patient(sample_patient(np.random.default_rng([41, i]), DEFAULT_PREVALENCE))
+        acq = sample_acquisition(np.random.default_rng([42, i]))
+        for v, view in enumerate(views):
+            cam = camera_for(view, acq, acq.exposures[v])
+            x0, y0, x1, y1 = cam.field(margin_mm=0.0)
+            px = cam.to_pixels(np.array(list(landmark_points(view).values())))
+            assert (px[:, 0] >= x0).all() and (px[:, 0] <= x1).all(), (i, view.view)
+            assert (px[:, 1] >= y0).all() and (px[:, 1] <= y1).all(), (i, view.view)

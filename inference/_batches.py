@@ -19,7 +19,7 @@ def _intensity(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def roi_batch(
-    data: PreparedSet, index: np.ndarray, rng: np.random.Generator | None, max_shift: int = 8
+    data: PreparedSet, index: np.ndarray, rng: np.random.Generator | None, max_shift: int = 16
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images, boxes, landmarks, views); with ``rng``, intensity and translation augmentation."""
     images = data.roi_images[index].astype(np.float32)

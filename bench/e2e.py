@@ -20,33 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cervi.bootstrap import build_service  # noqa: E402
+from cervi.commands.demo import demo_settings  # noqa: E402
 from cervi.orthanc import Orthanc  # noqa: E402
-from cervi.settings import Settings  # noqa: E402
 from inference.phantom import generate_study, write_study  # noqa: E402
-
-
-def settings_for(folder: Path, pacs: Orthanc) -> Settings:
-    return Settings.model_validate(
-        {
-            "node": {"host": "127.0.0.1", "port": 0},
-            "storage": {
-                "database_url": f"sqlite:///{folder / 'cervi.db'}",
-                "instance_dir": str(folder / "instances"),
-                "min_free_disk_mb": 1,
-            },
-            "results": {
-                "destinations": [
-                    {
-                        "name": "pacs",
-                        "ae_title": "ORTHANC",
-                        "host": "127.0.0.1",
-                        "port": pacs.dicom_port,
-                    }
-                ]
-            },
-            "logging": {"level": "WARNING"},
-        }
-    )
 
 
 def sr_count(pacs: Orthanc, orthanc_study: str) -> int:
@@ -65,7 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cervi-e2e-") as tmp:
         folder = Path(tmp)
         pacs = Orthanc(folder / "orthanc")
-        cervi = build_service(settings_for(folder, pacs))
+        cervi = build_service(demo_settings(folder, pacs.dicom_port))
         cervi.analyser.load()  # type: ignore[union-attr]
         cervi.start()
         pacs.modalities = {"cervi": ("CERVI", "127.0.0.1", cervi.listener.port)}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cervi.orthanc import Orthanc  # noqa: E402
 from tests.support.dicom import make_dx, write  # noqa: E402
 from tests.support.net import free_port, wait_for_port  # noqa: E402
-from tests.support.service import CerviProcess  # noqa: E402
+from tests.support.service import ServeProcess  # noqa: E402
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 
@@ -69,9 +69,8 @@ def send(port: int, called: str, files: list[Path], associations: int) -> float:
 
 @contextmanager
 def cervi_peer(folder: Path) -> Iterator[tuple[int, str]]:
-    cervi = CerviProcess(folder, f"sqlite:///{folder / 'cervi.db'}")
-    cervi.extra = {"logging": {"level": "WARNING"}}
-    cervi.start()
+    database = f"sqlite:///{folder / 'cervi.db'}"
+    cervi = ServeProcess(folder, database, {"logging": {"level": "WARNING"}}).start()
     try:
         yield cervi.port, "CERVI"
     finally:

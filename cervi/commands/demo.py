@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         return _demo(args, Path(tmp))
 
 
-def _settings(folder: Path, pacs_port: int) -> Settings:
+def demo_settings(folder: Path, pacs_port: int) -> Settings:
+    """Cervi on a free loopback port, SQLite and files in ``folder``, SRs to the local Orthanc."""
     return Settings.model_validate(
         {
             "node": {"host": "127.0.0.1", "port": 0},
@@ -64,7 +65,7 @@ def _demo(args: argparse.Namespace, folder: Path) -> int:
     from inference.phantom import generate_study, write_study
 
     pacs = Orthanc(folder / "orthanc", dicomweb=args.viewer)
-    settings = _settings(folder, pacs.dicom_port)
+    settings = demo_settings(folder, pacs.dicom_port)
     configure_logging(settings.logging)
     cervi = build_service(settings)
     cervi.analyser.load()  # type: ignore[union-attr]

@@ -17,13 +17,13 @@ from storage.db import make_engine
 from storage.tables import Instance
 from tests.conftest import require_tool
 from tests.support.dicom import make_dx, write
-from tests.support.service import CerviProcess
+from tests.support.service import ServeProcess
 
 N_INSTANCES = 200
 KILL_AFTER = 60
 
 
-def _send_and_stop(cervi: CerviProcess, files: list[Path], stop: Callable[[], object]) -> set[str]:
+def _send_and_stop(cervi: ServeProcess, files: list[Path], stop: Callable[[], object]) -> set[str]:
     """Send ``files`` with storescu, call ``stop`` after KILL_AFTER acknowledgements; return the
     SOP Instance UIDs whose C-STORE response storescu reported as Success."""
     command = [require_tool("storescu"), "-v", "-aec", "CERVI", "127.0.0.1", str(cervi.port)]
@@ -69,7 +69,7 @@ def _stored(database_url: str) -> dict[str, Any]:
 def test_acknowledged_instances_survive_kill_9(database_url: str, tmp_path: Path) -> None:
     files = _study_files(tmp_path / "send")
 
-    cervi = CerviProcess(tmp_path / "cervi", database_url).start()
+    cervi = ServeProcess(tmp_path / "cervi", database_url).start()
     try:
         acknowledged = _send_and_stop(cervi, files, cervi.kill)
         assert KILL_AFTER <= len(acknowledged) < N_INSTANCES, "the kill came too late to test"
@@ -90,7 +90,7 @@ def test_acknowledged_instances_survive_kill_9(database_url: str, tmp_path: Path
 
 def test_sigterm_lets_the_association_in_flight_finish(database_url: str, tmp_path: Path) -> None:
     files = _study_files(tmp_path / "send")
-    cervi = CerviProcess(tmp_path / "cervi", database_url).start()
+    cervi = ServeProcess(tmp_path / "cervi", database_url).start()
     assert cervi.process is not None
     try:
         acknowledged = _send_and_stop(

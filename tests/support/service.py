@@ -1,4 +1,5 @@
-"""``cervi serve`` as a real child process, for tests that kill or restart it."""
+"""``cervi serve`` as a real child process on free loopback ports, for tests and benchmarks
+that kill, stop or restart it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,20 +17,18 @@ from tests.support.net import free_port, wait_for_port
 
 
 @dataclass
-class CerviProcess:
+class ServeProcess:
+    """``cervi serve`` as a child process on free loopback ports, for kill -9 and restart."""
+
     folder: Path
     database_url: str
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def config_path(self) -> Path:
-        return self.folder / "cervi.yaml"
-
-    def write_config(self) -> None:
-        config = {
+    def start(self) -> ServeProcess:
+        config: dict[str, dict[str, Any]] = {
             "node": {"host": "127.0.0.1", "port": self.port},
             "storage": {
                 "database_url": self.database_url,
@@ -41,32 +41,45 @@ class CerviProcess:
         for section, values in self.extra.items():
             config.setdefault(section, {}).update(values)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(yaml.safe_dump(config))
-
-    def start(self) -> CerviProcess:
-        self.write_config()
-        log = (self.folder / "cervi.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cervi", "serve", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("CERVI_")},
-        )
-        wait_for_port(self.port, timeout=30)
-        wait_for_port(self.api_port, timeout=30)
+        path = self.folder / f"cervi-{self.port}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        self.log_path = self.folder / f"cervi-{self.port}.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _SERVE, "serve", "--config", str(path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={k: v for k, v in os.environ.items() if not k.startswith("CERVI_")},
+            )
+        # The HTTP port opens after the listener; a bare TCP probe of the DICOM port would leave
+        # an association thread waiting for its request until the ACSE timeout.
+        wait_for_port(self.api_port, timeout=60)
         return self
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind, as in a power cut of the process."""
-        if self.process is not None:
+        """SIGKILL: no clean-up of any kind."""
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+            self.process.wait(30)
 
-    def terminate(self, timeout: float = 60) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def log(self) -> str:
-        path = self.folder / "cervi.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def dispatch_lines(self, study_uid: str) -> int:
+        """How many times this process handed the study to analysis (its JSON log lines)."""
+        return sum(
+            1
+            for line in self.log().splitlines()
+            if "analysis requested" in line and study_uid in line
+        )
+
+
+_SERVE = "import sys; from cervi.cli import main; sys.exit(main(sys.argv[1:]))"

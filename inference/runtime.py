@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ class CerviRuntime:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        self.threads = threads
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -215,10 +217,15 @@ class CerviRuntime:
     def analyse_datasets(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         """:meth:`analyse` from DICOM datasets; an unreadable view raises :class:`UnreadableImage`
         whose message starts with the view's name."""
-        images = {}
-        for view, ds in datasets.items():
+
+        def prepare(item: tuple[str, Dataset]) -> tuple[str, PixelImage]:
+            view, ds = item
             try:
-                images[view] = self.preprocess(ds)
+                return view, self.preprocess(ds)
             except UnreadableImage as exc:
                 raise UnreadableImage(f"{view}: {exc}") from exc
+
+        # Decoding and resampling are numpy work that releases the GIL: the views in parallel.
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="preprocess") as pool:
+            images = dict(pool.map(prepare, datasets.items()))
         return self.analyse(images)

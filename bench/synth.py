@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from inference.phantom import generate_study
-from inference.phantom.dataset import synthesize
+# The repository first: bench/inference.py must not hide the inference package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inference.phantom import generate_study  # noqa: E402
+from inference.phantom.dataset import synthesize  # noqa: E402
 
 
 def main() -> None:

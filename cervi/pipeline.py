@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydicom import Dataset, dcmread
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.settings import InferenceSettings
@@ -40,6 +40,8 @@ from storage.tables import Finding, Instance, Region, Result, Study, StudyState,
 
 logger = logging.getLogger("cervi.pipeline")
 
+IMAGE_RULE = "image"  # views named by the ROI network's view head, not by a header rule
+
 
 class Analyser(Protocol):
     """The model runtime as the pipeline sees it (``inference.runtime.CerviRuntime``)."""
@@ -48,6 +50,11 @@ class Analyser(Protocol):
     def identity(self) -> ModelIdentity: ...
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction: ...
+
+    def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
+        """The view each image shows, from the image alone, among the ``free`` views (each at
+        most once); None for an image that fits none of them."""
+        ...
 
 
 class ModelAnalyser:
@@ -94,6 +101,23 @@ class ModelAnalyser:
             for view, roi in raw.rois.items()
         }
         return StudyPrediction(labels, tuple(raw.views_used), regions, _identity(runtime.model))
+
+    def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
+        return _name_views(self.load(), datasets, free)
+
+
+def _name_views(runtime: Any, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
+    from inference.roi import assign_views
+
+    detections = runtime.detect([runtime.preprocess(ds) for ds in datasets])
+    # Views that headers already named are off the table: their probability 0 makes "none"
+    # the better choice for an image that looks like one of them.
+    return assign_views(
+        [
+            {v: (p if v in free else 0.0) for v, p in d.view_probabilities.items()}
+            for d in detections
+        ]
+    )
 
 
 def _identity(model: Any) -> ModelIdentity:
@@ -160,6 +184,7 @@ class Pipeline:
             views, unknown = self._views(session, study_uid, version)
             if self._already_recorded(session, study_uid, version):
                 return
+        unknown = self._name_by_image(views, unknown)
         if not views:
             self._not_analysed(study_uid, version, {}, unknown, reason="no view identified")
             return
@@ -221,6 +246,32 @@ class Pipeline:
         paths = {uid: Path(path) for uid, path in rows}
         views = {view: paths[uid] for view, uid in chosen.items() if uid in paths}
         return views, [paths[uid] for uid in unknown_uids if uid in paths]
+
+    def _name_by_image(self, views: dict[str, Path], unknown: list[Path]) -> list[Path]:
+        """Images no header rule named fill the missing views when the image itself says which
+        (DESIGN.md, "View identification"); the decision is recorded as rule ``image``. Returns
+        the images still unnamed."""
+        free = [v for v in VIEWS if v not in views]
+        if not unknown or not free:
+            return unknown
+        try:
+            named = self.analyser.name_views([dcmread(p) for p in unknown], free)
+        except Exception:
+            logger.exception("image-based view identification failed")
+            return unknown
+        left = []
+        with transaction(self.sessions) as session:
+            for path, view in zip(unknown, named, strict=True):
+                if view is None:
+                    left.append(path)
+                    continue
+                views[view] = path
+                session.execute(
+                    update(Instance)
+                    .where(Instance.path == str(path))
+                    .values(view=view, view_rule=IMAGE_RULE)
+                )
+        return left
 
     @staticmethod
     def _already_recorded(session: Session, study_uid: str, version: int) -> bool:

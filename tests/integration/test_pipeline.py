@@ -19,7 +19,7 @@ from sqlalchemy import select
 from cervi.bootstrap import Service, build_service
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from storage.db import transaction
-from storage.tables import Finding, Region, Result, Study
+from storage.tables import Finding, Instance, Region, Result, Study
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
 from tests.support.analyser import FixedAnalyser
@@ -50,13 +50,15 @@ def service(database_url: str, tmp_path: Path, analyser: FixedAnalyser) -> Itera
     running.stop()
 
 
-def send_study(service: Service, folder: Path, views: tuple[str, ...] = VIEWS) -> str:
+def send_study(
+    service: Service, folder: Path, views: tuple[str, ...] = VIEWS, named: bool = True
+) -> str:
     study = make_dx()
     files = [
         write(
             make_dx(
                 study_uid=study.StudyInstanceUID,
-                description=f"HWS lateral {view}",
+                description=f"HWS lateral {view}" if named else "C-spine",
                 seed=i,
                 size=64,
             ),
@@ -207,3 +209,20 @@ def test_cervi_own_sr_coming_back_is_taken_and_ignored(service: Service, tmp_pat
     time.sleep(1)  # assembly runs right after the commit; a new version would start now
     study = wait_for_state(service, study_uid, {"analysed"})
     assert study.result_version == 1 and len(results(service, study_uid)) == 1
+
+
+def test_views_no_header_names_are_named_by_the_image(
+    database_url: str, tmp_path: Path, analyser: FixedAnalyser
+) -> None:
+    service = start(database_url, tmp_path, analyser, quiet_seconds=2)
+    try:
+        study_uid = send_study(service, tmp_path / "send", named=False)
+        wait_for_state(service, study_uid, {"analysed"}, timeout=30)
+    finally:
+        service.stop()
+    assert analyser.calls == [("extension", "flexion", "neutral")]
+    with service.sessions() as session:
+        rules = session.scalars(
+            select(Instance.view_rule).join(Study).where(Study.study_uid == study_uid)
+        )
+        assert set(rules) == {"image"}

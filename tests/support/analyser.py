@@ -3,7 +3,7 @@ fixed probabilities, an ROI box per view, optional failures."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydicom import Dataset
 
@@ -35,6 +35,10 @@ class FixedAnalyser:
     @property
     def identity(self) -> ModelIdentity:
         return IDENTITY
+
+    def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
+        """The free views in order, as a view head that is always sure."""
+        return [free[i] if i < len(free) else None for i in range(len(datasets))]
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         self.calls.append(tuple(sorted(datasets)))

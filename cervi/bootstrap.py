@@ -161,6 +161,7 @@ def build_service(
             analyser,
             destinations=list(senders),
             on_queued=delivery_loop.wake,
+            key_image=settings.results.key_image,
         )
         dispatcher = InProcessDispatcher(pipeline.analyse, pipeline.report_not_analysed)
     scheduler = BackgroundScheduler(timezone="UTC")

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.settings import InferenceSettings
+from dicom_node.key_image import CerviKeyImage
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, DocumentReference
 from inference.result import (
     VIEWS,
@@ -143,6 +144,7 @@ class Pipeline:
         destinations: Sequence[str],
         on_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        key_image: bool = False,
     ) -> None:
         self.sessions = sessions
         self.files = files
@@ -150,6 +152,7 @@ class Pipeline:
         self.destinations = tuple(destinations)
         self.on_queued = on_queued
         self.clock = clock
+        self.key_image = key_image
 
     # -- the dispatcher's two entry points ------------------------------------------------
 
@@ -210,8 +213,26 @@ class Pipeline:
             content_datetime=self.clock(),
             predecessor=self._predecessor(study_uid, version),
         )
+        extras = []
+        if self.key_image and "neutral" in prediction.regions:
+            extras.append(
+                CerviKeyImage(
+                    prediction,
+                    datasets["neutral"],
+                    view="neutral",
+                    result_version=version,
+                    content_datetime=self.clock(),
+                )
+            )
         self._record(
-            study_uid, version, report, prediction, datasets, latency_ms, outcome="analysed"
+            study_uid,
+            version,
+            report,
+            prediction,
+            datasets,
+            latency_ms,
+            outcome="analysed",
+            extras=extras,
         )
 
     def _report_not_analysed(self, study_uid: str, version: int, reason: str) -> None:
@@ -348,12 +369,13 @@ class Pipeline:
         latency_ms: float | None,
         outcome: str,
         reason: str | None = None,
+        extras: Sequence[Dataset] = (),
     ) -> None:
-        buffer = BytesIO()
-        report.save_as(buffer, enforce_file_format=True)
-        stored = self.files.put(
-            study_uid, str(report.SeriesInstanceUID), str(report.SOPInstanceUID), buffer.getvalue()
-        )
+        """Store the SR (and ``extras``, e.g. the key image), write the result rows and queue
+        every object for every destination, in one transaction."""
+        stored = self._store(study_uid, report)
+        outgoing = [(str(report.SOPInstanceUID), stored.path)]
+        outgoing += [(str(ds.SOPInstanceUID), self._store(study_uid, ds).path) for ds in extras]
         identity = prediction.model if prediction else self.analyser.identity
         with transaction(self.sessions) as session:
             study = session.execute(select(Study).where(Study.study_uid == study_uid)).scalar_one()
@@ -399,13 +421,20 @@ class Pipeline:
                         )
                     )
             for destination in self.destinations:
-                sop_uid = str(report.SOPInstanceUID)
-                queue_delivery(session, result.id, destination, sop_uid, str(stored.path))
+                for sop_uid, path in outgoing:
+                    queue_delivery(session, result.id, destination, sop_uid, str(path))
             state = StudyState.ANALYSED if outcome == "analysed" else StudyState.NOT_ANALYSED
             assembly_repo.finish_version(session, study_uid, version, state, reason, self.clock())
         logger.info("study %s", outcome, extra=_ids(study_uid, version) | {"ms": latency_ms})
         if self.destinations:
             self.on_queued()
+
+    def _store(self, study_uid: str, ds: Dataset) -> Any:
+        buffer = BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return self.files.put(
+            study_uid, str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), buffer.getvalue()
+        )
 
     def _finish(self, study_uid: str, version: int, state: StudyState, reason: str) -> None:
         with transaction(self.sessions) as session:

@@ -14,16 +14,19 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.uid import SecondaryCaptureImageStorage
 from sqlalchemy import select
 
 from cervi.bootstrap import Service, build_service
+from cervi.settings import Destination
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from storage.db import transaction
-from storage.tables import Finding, Instance, Region, Result, Study
+from storage.tables import Delivery, Finding, Instance, Region, Result, Study
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
 from tests.support.analyser import FixedAnalyser
 from tests.support.dicom import make_dx, write
+from tests.support.net import free_port
 
 VIEWS = ("extension", "neutral", "flexion")
 
@@ -226,3 +229,26 @@ def test_views_no_header_names_are_named_by_the_image(
             select(Instance.view_rule).join(Study).where(Study.study_uid == study_uid)
         )
         assert set(rules) == {"image"}
+
+
+def test_the_optional_key_image_is_queued_with_the_sr(
+    database_url: str, tmp_path: Path, analyser: FixedAnalyser
+) -> None:
+    settings = make_settings(database_url, tmp_path)
+    settings.results.key_image = True
+    settings.results.destinations = [
+        Destination(name="pacs", ae_title="NOBODY", host="127.0.0.1", port=free_port())
+    ]
+    service = build_service(settings, analyser=analyser)
+    service.start()
+    try:
+        study_uid = send_study(service, tmp_path / "send")
+        wait_for_state(service, study_uid, {"analysed"})
+        with service.sessions() as session:
+            paths = list(session.scalars(select(Delivery.path).order_by(Delivery.id)))
+    finally:
+        service.stop()
+    sr, key = (dcmread(p) for p in paths)
+    assert read_report(sr).StudyInstanceUID == study_uid
+    assert key.SOPClassUID == SecondaryCaptureImageStorage and key.StudyInstanceUID == study_uid
+    assert "NOT FOR DIAGNOSTIC USE" in str(key.get("ImageComments", "")) + key.SeriesDescription

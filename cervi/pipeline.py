@@ -136,6 +136,12 @@ def load_analyser(settings: InferenceSettings) -> ModelAnalyser:
 
 
 class Pipeline:
+    """What the dispatcher runs for a study version: ``analyse`` or ``report_not_analysed``.
+
+    ``destinations`` are the names of the configured senders (an outbox row each per object);
+    ``on_queued`` wakes the delivery loop; ``key_image`` adds the Secondary Capture key image.
+    """
+
     def __init__(
         self,
         sessions: sessionmaker[Session],

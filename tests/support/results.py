@@ -9,6 +9,8 @@ import subprocess
 from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
 
+from dicom_node import _sr_read as read
+from dicom_node import codes
 from inference.result import (
     VIEWS,
     LabelPrediction,
@@ -74,3 +76,45 @@ def dciodvfy_findings(tool: str, path: str) -> tuple[list[str], list[str]]:
     errors = [line for line in lines if line.startswith("Error")]
     warnings = [line for line in lines if line.startswith("Warning")]
     return errors, warnings
+
+
+SCOORDS = ("SCOORD", "SCOORD3D")
+
+
+def ohif_problems(ds: Dataset) -> list[str]:
+    """What would break or clutter OHIF 3.13.2's SR loader and SR viewport (OHIF/Viewers,
+    extensions/cornerstone-dicom-sr/src/getSopClassHandlerModule.ts, read 2026-11; the rules
+    confirmed in the real viewer by tests/viewer):
+
+    - every measurement group needs an outline: a SCOORD of its own, or one INFERRED FROM one
+      of its NUM items (a NUM that only references images does not count); one group without
+      breaks the whole viewer ("Something went wrong");
+    - an SR with no such group at all breaks it too (the SR viewport finds nothing to show).
+    """
+    problems = []
+    library = read.child(ds, codes.IMAGE_LIBRARY)
+    if library is None or read.child(library, codes.IMAGE_LIBRARY_GROUP) is None:
+        problems.append("no Image Library Group: _getReferencedImagesList throws")
+    groups = read.measurement_groups(ds)
+    drawable = 0
+    for i, group in enumerate(groups):
+        kinds = [c.ValueType for c in read.children(group)]
+        if read.child(group, codes.TRACKING_UID) is None or "TEXT" not in kinds:
+            problems.append(f"group {i}: no tracking identifier and UID")
+        nums = [c for c in read.children(group) if c.ValueType == "NUM"]
+        outlined_nums = [n for n in nums if any(c.ValueType in SCOORDS for c in read.children(n))]
+        if any(kind in SCOORDS for kind in kinds):
+            drawable += 1
+            if len(nums) > 5:
+                problems.append(f"group {i}: {len(nums)} NUM labels")
+            if any(
+                c.ConceptNameCodeSequence[0].CodeValue == "363698007" for c in read.children(group)
+            ):
+                problems.append(f"group {i}: finding site shown as a label named 363698007")
+        elif outlined_nums:
+            drawable += 1
+        else:
+            problems.append(f"group {i}: no outline (SCOORD), the whole viewer fails")
+    if drawable == 0:
+        problems.append("no measurement group with an outline: the SR viewport fails")
+    return problems

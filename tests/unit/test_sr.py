@@ -7,10 +7,8 @@ import datetime
 from pathlib import Path
 
 import highdicom.sr as hsr
-import numpy as np
 import pytest
 from pydicom import Dataset
-from pydicom.sr.coding import Code
 from pydicom.uid import ComputedRadiographyImageStorage
 
 from dicom_node import _sr_read as read
@@ -31,17 +29,13 @@ from tests.support.results import (
     NOW,
     dciodvfy_findings,
     from_bytes,
+    ohif_problems,
     prediction,
     study_images,
     to_bytes,
 )
 
 OURS = "99CERVI"  # dciodvfy does not know private schemes; it warns about each use
-
-
-@pytest.fixture
-def images() -> dict[str, Dataset]:
-    return study_images()
 
 
 def build(images: dict[str, Dataset], **kwargs: object) -> CerviImagingMeasurementReport:
@@ -160,101 +154,6 @@ def test_at_most_five_num_items_per_group_leading_findings_first(
     assert "P(atlantoaxial dislocation)" not in meanings
     # OHIF's label box (~290 px) holds about 36 characters: "<meaning>: 100.00 %"
     assert max(len(f"{p.meaning}: 100.00 %") for p in codes.PROBABILITIES.values()) <= 37
-
-
-def ohif_problems(ds: Dataset) -> list[str]:
-    """What would break or clutter OHIF 3.13.2's SR loader and SR viewport (OHIF/Viewers,
-    extensions/cornerstone-dicom-sr/src/getSopClassHandlerModule.ts, read 2026-11; the rules
-    confirmed in the real viewer by tests/viewer):
-
-    - every measurement group needs an outline: a SCOORD of its own, or one INFERRED FROM one
-      of its NUM items (a NUM that only references images does not count); one group without
-      breaks the whole viewer ("Something went wrong");
-    - an SR with no such group at all breaks it too (the SR viewport finds nothing to show).
-    """
-    problems = []
-    library = read.child(ds, codes.IMAGE_LIBRARY)
-    if library is None or read.child(library, codes.IMAGE_LIBRARY_GROUP) is None:
-        problems.append("no Image Library Group: _getReferencedImagesList throws")
-    groups = read.measurement_groups(ds)
-    drawable = 0
-    for i, group in enumerate(groups):
-        kinds = [c.ValueType for c in read.children(group)]
-        if read.child(group, codes.TRACKING_UID) is None or "TEXT" not in kinds:
-            problems.append(f"group {i}: no tracking identifier and UID")
-        nums = [c for c in read.children(group) if c.ValueType == "NUM"]
-        outlined_nums = [n for n in nums if any(c.ValueType in SCOORDS for c in read.children(n))]
-        if any(kind in SCOORDS for kind in kinds):
-            drawable += 1
-            if len(nums) > 5:
-                problems.append(f"group {i}: {len(nums)} NUM labels")
-            if any(
-                c.ConceptNameCodeSequence[0].CodeValue == "363698007" for c in read.children(group)
-            ):
-                problems.append(f"group {i}: finding site shown as a label named 363698007")
-        elif outlined_nums:
-            drawable += 1
-        else:
-            problems.append(f"group {i}: no outline (SCOORD), the whole viewer fails")
-    if drawable == 0:
-        problems.append("no measurement group with an outline: the SR viewport fails")
-    return problems
-
-
-SCOORDS = ("SCOORD", "SCOORD3D")
-
-
-def test_viewer_reads_every_report_without_trouble(images: dict[str, Dataset]) -> None:
-    assert ohif_problems(from_bytes(to_bytes(build(images)))) == []
-    assert ohif_problems(from_bytes(to_bytes(not_analysed(images)))) == []
-
-
-def _with_group(ds: Dataset, num_child: hsr.ContentItem) -> Dataset:
-    """``ds`` with one more TID 1501 group: a NUM whose only child is ``num_child``."""
-    num = hsr.NumContentItem(
-        name=codes.PROBABILITIES["os_odontoideum"],
-        value=1,
-        unit=codes.PERCENT,
-        relationship_type=hsr.RelationshipTypeValues.CONTAINS,
-    )
-    num.ContentSequence = [num_child]
-    group = hsr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hsr.TrackingIdentifier(uid="1.2.3.4", identifier="extra"),
-        finding_type=codes.LABELS["os_odontoideum"],
-    )
-    group[0].ContentSequence.append(num)
-    read.child(ds, codes.IMAGING_MEASUREMENTS).ContentSequence.append(group[0])
-    return ds
-
-
-def test_ohif_problems_knows_which_groups_break_the_viewer(images: dict[str, Dataset]) -> None:
-    """The rules the viewer tier found: a NUM that only references images gives no outline
-    (the old per-label groups), one INFERRED FROM a SCOORD does."""
-    inferred = hsr.RelationshipTypeValues.INFERRED_FROM
-    image = images["neutral"]
-    source = hsr.ImageContentItem(
-        name=codes.SOURCE,
-        referenced_sop_class_uid=image.SOPClassUID,
-        referenced_sop_instance_uid=image.SOPInstanceUID,
-        relationship_type=inferred,
-    )
-    only_image = _with_group(from_bytes(to_bytes(build(images))), source)
-    assert ohif_problems(only_image) == ["group 3: no outline (SCOORD), the whole viewer fails"]
-    outline = hsr.ScoordContentItem(
-        name=Code("111030", "DCM", "Image Region"),
-        graphic_type=hsr.GraphicTypeValues.POINT,
-        graphic_data=np.array([[5.0, 5.0]]),
-        relationship_type=inferred,
-    )
-    outline.ContentSequence = [
-        hsr.ImageContentItem(
-            name=codes.SOURCE,
-            referenced_sop_class_uid=image.SOPClassUID,
-            referenced_sop_instance_uid=image.SOPInstanceUID,
-            relationship_type=hsr.RelationshipTypeValues.SELECTED_FROM,
-        )
-    ]
-    assert ohif_problems(_with_group(from_bytes(to_bytes(build(images))), outline)) == []
 
 
 def test_algorithm_identification_and_device_observer_name_the_model(

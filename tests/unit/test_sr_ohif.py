@@ -1,0 +1,67 @@
+"""The SR layout OHIF 3.13.2 can open: every measurement group needs an outline (see
+tests/viewer for the real viewer); the rule checked on the SRs the builders make."""
+
+from __future__ import annotations
+
+import highdicom.sr as hsr
+import numpy as np
+from pydicom import Dataset
+from pydicom.sr.coding import Code
+
+from dicom_node import _sr_read as read
+from dicom_node import codes
+from tests.support.results import from_bytes, ohif_problems, to_bytes
+from tests.unit.test_sr import build, not_analysed
+
+
+def test_viewer_reads_every_report_without_trouble(images: dict[str, Dataset]) -> None:
+    assert ohif_problems(from_bytes(to_bytes(build(images)))) == []
+    assert ohif_problems(from_bytes(to_bytes(not_analysed(images)))) == []
+
+
+def _with_group(ds: Dataset, num_child: hsr.ContentItem) -> Dataset:
+    """``ds`` with one more TID 1501 group: a NUM whose only child is ``num_child``."""
+    num = hsr.NumContentItem(
+        name=codes.PROBABILITIES["os_odontoideum"],
+        value=1,
+        unit=codes.PERCENT,
+        relationship_type=hsr.RelationshipTypeValues.CONTAINS,
+    )
+    num.ContentSequence = [num_child]
+    group = hsr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hsr.TrackingIdentifier(uid="1.2.3.4", identifier="extra"),
+        finding_type=codes.LABELS["os_odontoideum"],
+    )
+    group[0].ContentSequence.append(num)
+    read.child(ds, codes.IMAGING_MEASUREMENTS).ContentSequence.append(group[0])
+    return ds
+
+
+def test_ohif_problems_knows_which_groups_break_the_viewer(images: dict[str, Dataset]) -> None:
+    """The rules the viewer tier found: a NUM that only references images gives no outline
+    (the old per-label groups), one INFERRED FROM a SCOORD does."""
+    inferred = hsr.RelationshipTypeValues.INFERRED_FROM
+    image = images["neutral"]
+    source = hsr.ImageContentItem(
+        name=codes.SOURCE,
+        referenced_sop_class_uid=image.SOPClassUID,
+        referenced_sop_instance_uid=image.SOPInstanceUID,
+        relationship_type=inferred,
+    )
+    only_image = _with_group(from_bytes(to_bytes(build(images))), source)
+    assert ohif_problems(only_image) == ["group 3: no outline (SCOORD), the whole viewer fails"]
+    outline = hsr.ScoordContentItem(
+        name=Code("111030", "DCM", "Image Region"),
+        graphic_type=hsr.GraphicTypeValues.POINT,
+        graphic_data=np.array([[5.0, 5.0]]),
+        relationship_type=inferred,
+    )
+    outline.ContentSequence = [
+        hsr.ImageContentItem(
+            name=codes.SOURCE,
+            referenced_sop_class_uid=image.SOPClassUID,
+            referenced_sop_instance_uid=image.SOPInstanceUID,
+            relationship_type=hsr.RelationshipTypeValues.SELECTED_FROM,
+        )
+    ]
+    assert ohif_problems(_with_group(from_bytes(to_bytes(build(images))), outline)) == []

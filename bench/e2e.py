@@ -30,14 +30,6 @@ from inference.phantom import STYLE_NAMES, SynthOptions, generate_study, write_s
 OPTIONS = SynthOptions(styles=tuple(s for s in STYLE_NAMES if s != "dx_unnamed"))
 
 
-def sr_count(pacs: Orthanc, orthanc_study: str) -> int:
-    return sum(
-        len(series["Instances"])
-        for series in pacs.get(f"/studies/{orthanc_study}/series")
-        if series["MainDicomTags"].get("Modality") == "SR"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=20)
@@ -63,7 +55,7 @@ def main() -> None:
                     "/modalities/cervi/store", {"Resources": [orthanc_study], "Synchronous": True}
                 )
                 start = time.perf_counter()
-                while sr_count(pacs, orthanc_study) == 0:
+                while not pacs.sr_series(orthanc_study):
                     if time.perf_counter() - start > 60:
                         raise TimeoutError(f"no SR for study {index} after 60 s")
                     time.sleep(0.005)

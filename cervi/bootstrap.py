@@ -15,7 +15,7 @@ from cervi.assembler import StudyAssembler, assembly_config
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, make_sender
 from cervi.dispatch import Dispatcher, InProcessDispatcher
 from cervi.ingest import DatabaseSink, StoredInstance
-from cervi.pipeline import Analyser, Pipeline, load_analyser
+from cervi.pipeline import Analyser, ModelAnalyser, Pipeline
 from cervi.retention import apply_retention
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
@@ -154,7 +154,7 @@ def build_service(
     delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
     delivery_loop = DeliveryLoop(delivery)
     if dispatcher is None:
-        analyser = analyser or load_analyser(settings.inference)
+        analyser = analyser or ModelAnalyser(settings.inference)
         pipeline = Pipeline(
             sessions,
             files,

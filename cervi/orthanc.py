@@ -115,6 +115,14 @@ class Orthanc:
             body = json.dumps(body).encode()
         return self.request("POST", path, body)
 
+    def sr_series(self, orthanc_study: str) -> list[dict[str, Any]]:
+        """The SR series of a study (Orthanc's series objects, with their ``Instances``)."""
+        return [
+            series
+            for series in self.get(f"/studies/{orthanc_study}/series")
+            if series["MainDicomTags"].get("Modality") == "SR" and series["Instances"]
+        ]
+
     def upload(self, dicom_file: Path) -> str:
         """Store a DICOM file over REST; return Orthanc's instance ID."""
         return str(self.post("/instances", dicom_file.read_bytes())["ID"])

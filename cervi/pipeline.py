@@ -131,10 +131,6 @@ def _identity(model: Any) -> ModelIdentity:
     )
 
 
-def load_analyser(settings: InferenceSettings) -> ModelAnalyser:
-    return ModelAnalyser(settings)
-
-
 class Pipeline:
     """What the dispatcher runs for a study version: ``analyse`` or ``report_not_analysed``.
 
@@ -169,7 +165,8 @@ class Pipeline:
             self._analyse(study_uid, version)
         except Exception as exc:
             logger.exception("analysis failed", extra=_ids(study_uid, version))
-            self._finish(study_uid, version, StudyState.FAILED, f"failed: {type(exc).__name__}")
+            reason = f"analysis failed: {type(exc).__name__}"
+            self._finish(study_uid, version, StudyState.FAILED, reason)
 
     def report_not_analysed(self, study_uid: str, version: int, reason: str) -> None:
         """Make and queue the "not analysed" SR of a version assembly could not analyse."""
@@ -205,11 +202,6 @@ class Pipeline:
             self._not_analysed(
                 study_uid, version, views, unknown, unreadable=[view], reason=f"unreadable {view}"
             )
-            return
-        except Exception as exc:
-            logger.exception("analysis failed", extra=_ids(study_uid, version))
-            reason = f"analysis failed: {type(exc).__name__}"
-            self._finish(study_uid, version, StudyState.FAILED, reason)
             return
         latency_ms = 1000 * (time.perf_counter() - started)
         report = CerviImagingMeasurementReport(

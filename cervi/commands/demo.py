@@ -99,9 +99,8 @@ def _demo(args: argparse.Namespace, folder: Path) -> int:
 def _wait_for_sr(pacs: Any, orthanc_study: str) -> dict[str, Any] | None:
     deadline = time.monotonic() + SR_TIMEOUT_S
     while time.monotonic() < deadline:
-        for series in pacs.get(f"/studies/{orthanc_study}/series"):
-            if series["MainDicomTags"].get("Modality") == "SR" and series["Instances"]:
-                return series
+        for series in pacs.sr_series(orthanc_study):
+            return series
         time.sleep(0.2)
     return None
 

@@ -201,8 +201,7 @@ def test_a_phantom_study_through_cervi_opens_in_ohif(
 def wait_for_sr(pacs: Orthanc, orthanc_study: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for series in pacs.get(f"/studies/{orthanc_study}/series"):
-            if series["MainDicomTags"].get("Modality") == "SR" and series["Instances"]:
-                return str(series["Instances"][0])
+        for series in pacs.sr_series(orthanc_study):
+            return str(series["Instances"][0])
         time.sleep(0.1)
     raise AssertionError("no SR arrived in Orthanc")

@@ -81,8 +81,9 @@ def classifier_batch(
     if rng is not None:
         views = _intensity(views, rng)
     views *= mask[:, :, None, None]
-    inside = ((targets > 0.0) & (targets < 1.0)).all(axis=-1)
+    inside = ((targets > 0.0) & (targets < 1.0)).all(axis=-1)  # False where unknown (NaN)
     weights = (inside * mask[:, :, None]).astype(np.float32)
+    targets = np.nan_to_num(targets, nan=0.0)
     return (
         torch.from_numpy(views[:, :, None]),
         torch.from_numpy(mask),

@@ -2,7 +2,9 @@
 
 A study is a folder ``DIR/<study>/`` with its DICOM files and ``truth.json``: ``labels`` {key: 0|1},
 ``landmarks`` {view: {name: [x, y]}} and ``roi`` {view: [x0, y0, x1, y1]} in source pixels, and the
-view of each file (``files`` {view: name}). A site's own labelled studies use the same layout.
+view of each file (``files`` {view: name}); optionally ``points`` {view: {name: [x, y]}} for the
+:data:`~inference.labels.MEASUREMENT_POINTS` and ``measurements``. A site's own labelled studies
+use the same layout.
 Preparing reads every image once through the same :mod:`inference.preprocess` and
 :mod:`inference.roi` code as the runtime and caches the result next to the data.
 """
@@ -12,15 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pydicom
 
 from inference.labels import (
+    CROP_POINTS,
     LABELS,
     LANDMARKS,
+    MEASUREMENT_POINTS,
     STUDY_MEASUREMENTS,
     VIEW_MEASUREMENTS,
     VIEWS,
@@ -29,7 +33,7 @@ from inference.labels import (
 from inference.preprocess import preprocess
 from inference.roi import Geometry, classifier_crop, letterbox
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 class DatasetError(Exception):
@@ -46,6 +50,8 @@ class StudyRecord:
     landmarks: dict[str, np.ndarray]  # view -> (len(LANDMARKS), 2)
     roi: dict[str, np.ndarray]  # view -> (4,)
     measurements: dict[str, float]
+    # view -> (len(MEASUREMENT_POINTS), 2), NaN where unknown
+    points: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def load_study(path: Path) -> StudyRecord:
@@ -69,13 +75,20 @@ def load_study(path: Path) -> StudyRecord:
         for view, box in truth.get("roi", {}).items()
         if view in files
     }
+    points = {
+        view: np.array(
+            [named.get(name, (np.nan, np.nan)) for name in MEASUREMENT_POINTS], dtype=np.float64
+        )
+        for view, named in truth.get("points", {}).items()
+        if view in files
+    }
     labels = {key: int(value) for key, value in truth.get("labels", {}).items()}
     measurements = {
         str(k): float(v)
         for k, v in truth.get("measurements", {}).items()
         if isinstance(v, int | float)
     }
-    return StudyRecord(path, files, labels, landmarks, roi, measurements)
+    return StudyRecord(path, files, labels, landmarks, roi, measurements, points)
 
 
 def measurement_targets(record: StudyRecord) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +122,7 @@ class PreparedSet:
     roi_landmarks: np.ndarray  # (M, 6, 2) normalised
     roi_views: np.ndarray  # (M,) index in VIEWS
     crops: np.ndarray  # (N, 3, C, C) float16, C = crop_px + 2 * jitter
-    crop_landmarks: np.ndarray  # (N, 3, 6, 2) crop pixels
+    crop_landmarks: np.ndarray  # (N, 3, len(CROP_POINTS), 2) crop pixels, NaN where unknown
     mask: np.ndarray  # (N, 3) float32
     labels: np.ndarray  # (N, len(labels)) float32
     jitter: int
@@ -125,7 +138,7 @@ def prepare_study(record: StudyRecord, geometry: Geometry, jitter: int) -> dict[
     s, c = geometry.roi_input, geometry.crop_px + 2 * jitter
     out: dict[str, list] = {"roi_images": [], "roi_boxes": [], "roi_landmarks": [], "roi_views": []}
     crops = np.zeros((len(VIEWS), c, c), np.float16)
-    crop_landmarks = np.zeros((len(VIEWS), len(LANDMARKS), 2), np.float32)
+    crop_landmarks = np.full((len(VIEWS), len(CROP_POINTS), 2), np.nan, np.float32)
     mask = np.zeros(len(VIEWS), np.float32)
     for v, view in enumerate(VIEWS):
         if view not in record.files or view not in record.roi or view not in record.landmarks:
@@ -142,7 +155,9 @@ def prepare_study(record: StudyRecord, geometry: Geometry, jitter: int) -> dict[
         out["roi_landmarks"].append(where.to_normalised(points))
         out["roi_views"].append(v)
         crops[v], frame = classifier_crop(image.pixels, points, c)
-        crop_landmarks[v] = frame.to_crop(points)
+        unknown = np.full((len(MEASUREMENT_POINTS), 2), np.nan)
+        extra = image.from_source(record.points.get(view, unknown))
+        crop_landmarks[v] = frame.to_crop(np.concatenate([points, extra]))
         mask[v] = 1.0
     return {
         "roi_images": np.array(out["roi_images"], np.float16).reshape(-1, s, s),

@@ -22,6 +22,7 @@ from torch import nn
 
 from inference.labels import (
     CODING_SCHEME,
+    CROP_POINTS,
     LABEL_CODES,
     LANDMARKS,
     VIEWS,
@@ -64,7 +65,7 @@ class ExportInfo:
             "cervi.thresholds": json.dumps({k: self.thresholds.get(k, 0.5) for k in self.labels}),
             "cervi.geometry": self.geometry.to_json(),
             "cervi.views": json.dumps(list(VIEWS)),
-            "cervi.landmarks": json.dumps(list(LANDMARKS)),
+            "cervi.landmarks": json.dumps(list(CROP_POINTS if kind == "classifier" else LANDMARKS)),
             "cervi.measurements": json.dumps(
                 dict(zip(measurement_names(), measurement_scales(), strict=True))
             ),

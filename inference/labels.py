@@ -42,6 +42,18 @@ LANDMARKS: tuple[str, ...] = (
     "hard_palate",
 )
 
+# Points for the measurements the six landmarks do not give (occiput-C1 and C2-C3 angles, C2-C3
+# disc height). The classifier finds them in its crops, learnt where the truth has them
+# (``truth.json`` "points"); the ROI network and the SR keep to ``LANDMARKS``.
+MEASUREMENT_POINTS: tuple[str, ...] = (
+    "c1_posterior_tubercle",
+    "c2_inferior_anterior",
+    "c2_inferior_posterior",
+    "c3_superior_anterior",
+    "c3_superior_posterior",
+)
+CROP_POINTS: tuple[str, ...] = LANDMARKS + MEASUREMENT_POINTS
+
 # Measurements the network also learns to predict when the truth has them (the phantoms do): the
 # labels are thresholds on them, so they teach the network millimetres and degrees, not only 0/1.
 # Per view: ``{name}`` is read from ``truth["measurements"]`` as ``PREFIX_{view}_SUFFIX``.

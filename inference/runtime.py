@@ -184,7 +184,8 @@ class CerviRuntime:
         for v, view in enumerate(VIEWS):
             if view in images:
                 # the classifier's landmarks are finer (crop resolution) than the ROI network's
-                fine = frames[view].to_image(landmarks[0, v] * p - 0.5)
+                # (the six landmarks; the measurement points after them stay internal)
+                fine = frames[view].to_image(landmarks[0, v, : len(LANDMARKS)] * p - 0.5)
                 roi = detections[view].in_source(images[view])
                 points = images[view].to_source(fine)
                 roi["landmarks"] = {

@@ -3,8 +3,8 @@
 ``train(data, out, config)`` prepares the studies under ``data`` (cached), splits off a validation
 set by seed, trains the ROI network, then the classifier, and writes ``out/roi.pt``,
 ``out/classifier.pt`` and ``out/history.json``. Per epoch it logs the validation AUC and AP of every
-label; it keeps the best epoch by mean validation AUC and stops after ``patience`` epochs without
-improvement.
+label; it keeps the best epoch by the mean of validation AUC and AP and stops after ``patience``
+epochs without improvement.
 """
 
 from __future__ import annotations
@@ -201,13 +201,15 @@ def train_classifier(
             f"{metrics['mean_auc']:.4f} AP {metrics['mean_ap']:.4f} [{per_label}] "
             f"({time.monotonic() - started:.0f} s)"
         )
-        score = metrics["mean_auc"] if not np.isnan(metrics["mean_auc"]) else -record["train_loss"]
+        # AUC ranks the cases, AP also asks that the few positives come first: keep the best of both
+        quality = (metrics["mean_auc"] + metrics["mean_ap"]) / 2
+        score = quality if not np.isnan(quality) else -record["train_loss"]
         if score > best[0]:
             best, stale = (score, _state(net), metrics), 0
         else:
             stale += 1
             if stale >= config.patience:
-                log(f"early stop: no better validation AUC for {config.patience} epochs")
+                log(f"early stop: no better validation AUC and AP for {config.patience} epochs")
                 break
     net.load_state_dict(best[1])
     return net.eval(), best[2], history

@@ -18,6 +18,16 @@ LANDMARK_NAMES = (
     "hard_palate",
 )
 
+# Points a reader uses for the other measurements (occiput-C1 angle, C2-C3 angle and disc height).
+# They are not landmarks of the ROI network; the classifier learns them as auxiliary targets.
+MEASUREMENT_POINTS = {
+    "c1_posterior_tubercle": "c1.posterior_tubercle",
+    "c2_inferior_anterior": "c2.inf_ant",
+    "c2_inferior_posterior": "c2.inf_post",
+    "c3_superior_anterior": "c3.sup_ant",
+    "c3_superior_posterior": "c3.sup_post",
+}
+
 
 def landmark_points(view: PosedView) -> dict[str, np.ndarray]:
     """The six public landmarks of a view in world mm (names as the model issue uses them)."""
@@ -31,6 +41,11 @@ def landmark_points(view: PosedView) -> dict[str, np.ndarray]:
         "opisthion": pts["skull.opisthion"],
         "hard_palate": pts["skull.hard_palate"],
     }
+
+
+def measurement_points(view: PosedView) -> dict[str, np.ndarray]:
+    """The :data:`MEASUREMENT_POINTS` of a view in world mm."""
+    return {name: view.points[key] for name, key in MEASUREMENT_POINTS.items()}
 
 
 def adi(view: PosedView) -> float:

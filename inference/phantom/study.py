@@ -7,6 +7,7 @@ and describe them in ``truth.json`` (DESIGN.md, "Interfaces": ``cervi synth``).
     labels        {label key: 0 | 1}                 read off the measurements (labels.py)
     measurements  {name: number}                     mm / degrees, see measure.measure()
     landmarks     {view: {landmark: [x, y]}}         pixels (column, row) of that view's image
+    points        {view: {point: [x, y]}}            the same for :data:`MEASUREMENT_POINTS`
     roi           {view: [x0, y0, x1, y1]}           pixels, occiput..C2 with a 6 mm margin
     files         {view: "IMG000n.dcm"}              file names say nothing about the view
     image         rows, columns, imager_pixel_spacing_mm, magnification, photometric,
@@ -29,7 +30,7 @@ from .acquisition import Acquisition, Camera, sample_acquisition
 from .anatomy import VIEWS, Patient, sample_patient
 from .dicom import StudyHeader, ViewInstance, build_dataset, write_dataset
 from .labels import DEFAULT_PREVALENCE, labels_from_measurements
-from .measure import landmark_points, measure
+from .measure import landmark_points, measure, measurement_points
 from .pose import PosedView, pose_patient
 from .render import camera_for, render_view
 from .styles import STYLE_NAMES, STYLES, Style
@@ -138,11 +139,14 @@ def _truth(
     order: list[int],
     files: list[str],
 ) -> dict:
-    landmarks, rois = {}, {}
+    landmarks, extra, rois = {}, {}, {}
     for v, view in enumerate(views):
         cam = camera_for(view, acq, acq.exposures[v])
         points = landmark_points(view)
         landmarks[view.view] = {k: _xy(cam.to_pixels(xy[None])[0]) for k, xy in points.items()}
+        extra[view.view] = {
+            k: _xy(cam.to_pixels(xy[None])[0]) for k, xy in measurement_points(view).items()
+        }
         rois[view.view] = _roi(view, cam, acq)
     return {
         "format": TRUTH_FORMAT,
@@ -153,6 +157,7 @@ def _truth(
         "labels": labels_from_measurements(measurements),
         "measurements": measurements,
         "landmarks": landmarks,
+        "points": extra,
         "roi": rois,
         "files": {view.view: files[order[v]] for v, view in enumerate(views)},
         "image": {

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.uid import generate_uid
 
-from inference.labels import LABELS, LANDMARKS, VIEWS
+from inference.labels import LABELS, LANDMARKS, MEASUREMENT_POINTS, VIEWS
 from tests.unit.dicom_factory import make_dx
 
 ROWS, COLS = 96, 80
@@ -25,7 +25,8 @@ def _disc(image: np.ndarray, x: float, y: float, r: float, value: float) -> None
 
 
 def write_studies(root: Path, n: int, seed: int = 0) -> list[int]:
-    """Write ``n`` studies under ``root``; returns the first label of each."""
+    """Write ``n`` studies under ``root``; returns the first label of each. Even-numbered studies
+    also carry the measurement points (``truth["points"]``)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     positives = []
@@ -53,5 +54,8 @@ def write_studies(root: Path, n: int, seed: int = 0) -> list[int]:
             points["c1_anterior_arch"] = [cx + 10 + offset, cy]
             truth["landmarks"][view] = points
             truth["roi"][view] = [cx - 12, cy - 12, cx + 12, cy + 12]
+            if s % 2 == 0:  # measurement points in every other study, like a partly marked set
+                marked = {k: [cx - 3, cy + 2 + i] for i, k in enumerate(MEASUREMENT_POINTS)}
+                truth.setdefault("points", {})[view] = marked
         (folder / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
     return positives

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.labels import MEASUREMENT_POINTS
 from inference.phantom import LABEL_KEYS, LANDMARK_NAMES, SynthOptions, generate_study, write_study
 from inference.phantom.acquisition import sample_acquisition
 from inference.phantom.anatomy import VIEWS
@@ -47,6 +48,8 @@ def test_truth_layout(studies: list) -> None:
         assert set(t["labels"].values()) <= {0, 1}
         for view in VIEWS:
             assert set(t["landmarks"][view]) == set(LANDMARK_NAMES)
+            # the classifier's measurement points, under the names the model uses
+            assert tuple(t["points"][view]) == MEASUREMENT_POINTS
             x0, y0, x1, y1 = t["roi"][view]
             assert 0 <= x0 < x1 <= t["image"]["columns"] and 0 <= y0 < y1 <= t["image"]["rows"]
             assert t["files"][view] in s.files

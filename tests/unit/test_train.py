@@ -9,8 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from inference._batches import classifier_batch  # noqa: E402
 from inference.dataset import DatasetError, find_studies, prepare, prepare_cached  # noqa: E402
-from inference.labels import LABELS  # noqa: E402
+from inference.labels import LABELS, LANDMARKS  # noqa: E402
 from inference.roi import Geometry  # noqa: E402
 from inference.train import TrainConfig, load_checkpoint, split, train  # noqa: E402
 from tests.unit.fake_studies import write_studies  # noqa: E402
@@ -26,8 +27,16 @@ def test_prepare_maps_truth_into_the_crops(tmp_path: Path) -> None:
     assert data.roi_images.shape == (6, 32, 32)
     # the ROI centre is the crop centre: landmark 1 (dens tip, at centre + (1, -1)) lands there
     # the crop is centred on the landmarks' bounding box, to half a pixel (origin is rounded)
-    points = data.crop_landmarks[0, 0]
+    points = data.crop_landmarks[0, 0, : len(LANDMARKS)]
     np.testing.assert_allclose((points.min(0) + points.max(0)) / 2, [20, 20], atol=0.51)
+    # measurement points keep their place relative to the landmarks; unknown ones are NaN
+    marked = data.crop_landmarks[0, 0, len(LANDMARKS) :]
+    np.testing.assert_allclose(marked[0] - points[1], [-4, 3], atol=1e-3)  # from the dens tip
+    assert np.isnan(data.crop_landmarks[1, :, len(LANDMARKS) :]).all()
+    _, _, _, targets, weights, *_ = classifier_batch(data, np.array([0, 1]), 32, None)
+    assert torch.isfinite(targets).all()
+    assert float(weights[1, :, len(LANDMARKS) :].sum()) == 0.0
+    assert float(weights[0, :, len(LANDMARKS) :].sum()) > 0.0
     assert data.roi_boxes.min() >= 0 and data.roi_boxes.max() <= 1
     again = prepare_cached(tmp_path, GEOMETRY, jitter=4)
     cached = prepare_cached(tmp_path, GEOMETRY, jitter=4)

@@ -45,12 +45,40 @@ def average_precision(y: np.ndarray, score: np.ndarray) -> float:
 
 
 def youden_threshold(y: np.ndarray, score: np.ndarray) -> float:
-    """The threshold maximising sensitivity + specificity - 1 (0.5 unless both classes occur)."""
+    """The threshold maximising sensitivity + specificity - 1 (0.5 unless both classes occur).
+
+    Placed halfway between the lowest score it calls positive and the next lower score, not on
+    that case itself, so that a case just below the last positive is not called positive.
+    """
     if np.min(y) == np.max(y):
         return 0.5
     fpr, tpr, thresholds = roc_curve(y, score)
     best = int(np.argmax(tpr[1:] - fpr[1:])) + 1
+    if best + 1 < len(thresholds):
+        return float((thresholds[best] + thresholds[best + 1]) / 2)
     return float(thresholds[best])
+
+
+def fit_platt(
+    y: np.ndarray, logits: np.ndarray, prior: float = 1.0, iterations: int = 50
+) -> tuple[float, float]:
+    """Platt scaling: ``(scale, bias)`` so that ``sigmoid(scale * logit + bias)`` is a calibrated
+    probability on ``y``. A Gaussian prior of weight ``prior`` pulls towards (1, 0), so that few
+    positives or a perfect separation do not give an extreme fit; the scale stays positive (the
+    ranking, hence AUC and AP, is unchanged)."""
+    y = np.asarray(y, dtype=np.float64)
+    z = np.asarray(logits, dtype=np.float64)
+    w = np.array([1.0, 0.0])
+    x = np.stack([z, np.ones_like(z)], axis=1)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        grad = x.T @ (p - y) + prior * (w - [1.0, 0.0])
+        hess = (x * (p * (1 - p))[:, None]).T @ x + prior * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        w = w - step
+        if np.abs(step).max() < 1e-8:
+            break
+    return max(float(w[0]), 0.05), float(w[1])
 
 
 def label_metrics(y: np.ndarray, score: np.ndarray, labels: tuple[str, ...]) -> dict[str, object]:

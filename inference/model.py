@@ -19,8 +19,9 @@ and ``mask`` (N, 3), 1 where the view is present. Outputs: ``logits`` (N, labels
   their changes between views; they enter the head, whose labels are thresholds on them.
 - Motion: the range (largest minus smallest over the views present) of the occiput-C1 and C2-C3
   angles read off the points, the quantities assimilation and fusion are defined by.
-- Fused head: one logit per label. A missing view is masked everywhere: its embedding is zeroed, the
-  differences it takes part in are zeroed, and the mask itself is an input so the head knows.
+- Fused head: one logit per label, Platt-scaled so that its sigmoid is a calibrated probability.
+  A missing view is masked everywhere: its embedding is zeroed, the differences it takes part in
+  are zeroed, and the mask itself is an input so the head knows.
 """
 
 from __future__ import annotations
@@ -173,6 +174,12 @@ class CerviHFENet(nn.Module):
             nn.Linear(embed, len(labels)),
         )
 
+        # Platt scaling per label (scale, bias), fitted on validation after training
+        # (inference.train.calibrate): identity while training.
+        self.register_buffer(
+            "calibration", torch.stack([torch.ones(len(labels)), torch.zeros(len(labels))])
+        )
+
     def forward(
         self, views: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -196,7 +203,7 @@ class CerviHFENet(nn.Module):
         measured = torch.cat([per_view.reshape(n, -1), study], dim=1)
         motion = _motion_range(geometry[..., -READER_FEATURES:][..., :2], m)
         fused = [anatomical, measurements, dynamic, m, measured, *changes, motion]
-        logits = self.head(torch.cat(fused, dim=1))
+        logits = self.head(torch.cat(fused, dim=1)) * self.calibration[0] + self.calibration[1]
         return logits, landmarks.reshape(n, v, len(CROP_POINTS), 2), measured
 
     def _dynamic(

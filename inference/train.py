@@ -24,7 +24,7 @@ from inference._batches import classifier_batch, roi_batch
 from inference.dataset import PreparedSet, prepare_cached
 from inference.labels import LABELS
 from inference.losses import RelationAwareFocalLoss
-from inference.metrics import label_metrics, youden_threshold
+from inference.metrics import fit_platt, label_metrics, youden_threshold
 from inference.model import CerviHFENet
 from inference.roi import Geometry
 from inference.roi_net import RoiNet
@@ -212,7 +212,26 @@ def train_classifier(
                 log(f"early stop: no better validation AUC and AP for {config.patience} epochs")
                 break
     net.load_state_dict(best[1])
-    return net.eval(), best[2], history
+    scales = calibrate(net, data, val_idx, config)
+    metrics = evaluate_classifier(net, data, val_idx, config)
+    log(
+        "calibration (scale, bias): "
+        + " ".join(f"{k[:12]} {a:.2f}/{b:+.2f}" for k, (a, b) in scales.items())
+    )
+    return net.eval(), metrics, history
+
+
+def calibrate(
+    net: CerviHFENet, data: PreparedSet, idx: np.ndarray, config: TrainConfig
+) -> dict[str, tuple[float, float]]:
+    """Fit the net's Platt scaling on studies ``idx`` (validation) and store it in the net."""
+    net.calibration.copy_(torch.stack([torch.ones(len(LABELS)), torch.zeros(len(LABELS))]))
+    probs = np.clip(predict_prepared(net, data, idx, config), 1e-7, 1 - 1e-7)
+    logits = np.log(probs / (1 - probs))
+    y = data.labels[idx]
+    fitted = {k: fit_platt(y[:, i], logits[:, i]) for i, k in enumerate(LABELS)}
+    net.calibration.copy_(torch.tensor(list(fitted.values()), dtype=torch.float32).T)
+    return fitted
 
 
 def _measurement_loss(measured, targets, weights, mask) -> torch.Tensor:  # noqa: ANN001

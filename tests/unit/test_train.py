@@ -81,6 +81,11 @@ def test_tiny_training_run_lowers_the_loss_and_saves_checkpoints(tmp_path: Path)
     assert checkpoint["labels"] == list(LABELS)
     views = torch.zeros(1, 3, 1, 32, 32)
     assert net(views, torch.ones(1, 3))[0].shape == (1, len(LABELS))
+    # the label that varies (LABELS[0]) got a Platt scaling fitted on validation, and the
+    # checkpoint carries it
+    scale, bias = checkpoint["state"]["calibration"][:, 0].tolist()
+    assert scale > 0 and (scale, bias) != (1.0, 0.0)
+    assert any(line.startswith("calibration") for line in lines)
     roi, _ = load_checkpoint(tmp_path / "run" / "roi.pt")
     assert roi(torch.zeros(1, 1, 32, 32))[0].shape == (1, 4)
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.tables import Dispatch, Instance, Study, StudyState
+from storage.tables import Dispatch, Instance, Result, Study, StudyState
 
 
 def lock_study(session: Session, study_id: int, now: datetime) -> Study | None:
@@ -191,7 +191,9 @@ def studies_with_unassembled(session: Session) -> list[int]:
 
 
 def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list[Study]]:
-    """At start: studies with unassembled instances, waiting roots, and roots left ``ready``."""
+    """At start: studies with unassembled instances, waiting roots, and roots to hand on again:
+    those left ``ready``, and those assembly set ``not_analysed`` whose report was never made
+    (no result row for the version: the process died between the two)."""
     pending = list(
         session.scalars(select(Instance.study_id).where(Instance.assembled_at.is_(None)).distinct())
     )
@@ -201,7 +203,21 @@ def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list
             roots.where(Study.state == StudyState.RECEIVING.value, Study.due_at.is_not(None))
         )
     )
-    ready = list(session.scalars(roots.where(Study.state == StudyState.READY.value)))
+    reported = (
+        select(Result.id)
+        .where(Result.study_id == Study.id, Result.version == Study.result_version)
+        .exists()
+    )
+    ready = list(
+        session.scalars(
+            roots.where(
+                or_(
+                    Study.state == StudyState.READY.value,
+                    (Study.state == StudyState.NOT_ANALYSED.value) & ~reported,
+                )
+            ).order_by(Study.id)
+        )
+    )
     return pending, waiting, ready
 
 

@@ -21,7 +21,7 @@ from cervi.assembler import StudyAssembler, assembly_config
 from cervi.settings import AssemblySettings
 from storage.assembly import claim_version, finish_version, start_processing
 from storage.db import transaction
-from storage.tables import Dispatch, Instance, Study, StudyState, utcnow
+from storage.tables import Dispatch, Instance, Result, Study, StudyState, utcnow
 from tests.integration.assembly_support import (
     SR,
     RecordingDispatcher,
@@ -270,6 +270,30 @@ def test_restart_dispatches_overdue_and_rearms_pending(engine: Engine) -> None:
         assert after.assembler.reconcile(redeliver_ready=True).redispatched == 1
         assert after.dispatcher.for_study(overdue)[-1] == ("dispatch", overdue, 1, True)
         assert len(after.dispatches(overdue)) == 1
+    finally:
+        after.scheduler.shutdown(wait=False)
+
+
+def test_restart_hands_on_a_not_analysed_report_that_was_never_made(quick: Rig) -> None:
+    """Assembly set ``not_analysed`` and died before the report's result row: a start with an
+    in-process queue asks for the report again; once a result exists, it no longer does."""
+    study = uid()
+    quick.store(study, NEUT)
+    wait_for(lambda: quick.dispatcher.for_study(study))
+    after = make_rig(quick.engine, quiet_seconds=1, min_views=2)  # as after a restart
+    try:
+        assert after.assembler.reconcile(redeliver_ready=True).redispatched == 1
+        reason = "not analysed: missing extension, flexion"
+        assert after.dispatcher.for_study(study) == [("not_analysed", study, 1, reason)]
+        with transaction(after.sessions) as session:  # the report made: a result for version 1
+            row = session.execute(select(Study).where(Study.study_uid == study)).scalar_one()
+            session.add(Result(study_id=row.id, version=1, outcome="not_analysed", reason=reason))
+        again = make_rig(quick.engine, quiet_seconds=1, min_views=2)
+        try:
+            assert again.assembler.reconcile(redeliver_ready=True).redispatched == 0
+            assert again.dispatcher.for_study(study) == []
+        finally:
+            again.scheduler.shutdown(wait=False)
     finally:
         after.scheduler.shutdown(wait=False)
 

@@ -63,7 +63,8 @@ def _angle_between(a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: tor
     a, b = a1 - a0, b1 - b0
     cross = b[:, 0] * a[:, 1] - b[:, 1] * a[:, 0]
     norms = (a.pow(2).sum(dim=-1) * b.pow(2).sum(dim=-1) + 1e-6).sqrt()
-    return torch.asin((cross / norms).clamp(-1.0, 1.0)) * (180.0 / math.pi)
+    # kept off +-1, where the derivative of asin is infinite (a training step would give NaN)
+    return torch.asin((cross / norms).clamp(-0.999, 0.999)) * (180.0 / math.pi)
 
 
 def reader_measurements(points_mm: torch.Tensor) -> torch.Tensor:

@@ -56,6 +56,7 @@ class TrainConfig:
     focal_gamma: float = 2.0
     relation_weight: float = 0.5
     jitter: int = 12
+    clip_grad_norm: float = 5.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,7 +174,7 @@ def train_classifier(
     stale = 0
     for epoch in range(config.epochs):
         net.train()
-        started, total = time.monotonic(), 0.0
+        started, total, skipped = time.monotonic(), 0.0, 0
         for idx in _progress(_batches(train_idx, config.batch_size, rng), f"cls {epoch + 1}"):
             views, mask, y, t_points, w_points, t_meas, w_meas = classifier_batch(
                 data, idx, geometry.crop_px, rng, config.view_dropout
@@ -186,7 +187,12 @@ def train_classifier(
                 + config.measurement_weight * _measurement_loss(measured, t_meas, w_meas, mask)
             )
             opt.zero_grad()
+            if not torch.isfinite(loss):  # one bad batch must not poison the weights
+                skipped += 1
+                sched.step()
+                continue
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip_grad_norm)
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
@@ -200,6 +206,7 @@ def train_classifier(
             f"epoch {epoch + 1}: loss {record['train_loss']:.4f} val mean AUC "
             f"{metrics['mean_auc']:.4f} AP {metrics['mean_ap']:.4f} [{per_label}] "
             f"({time.monotonic() - started:.0f} s)"
+            + (f", {skipped} batches with a non-finite loss skipped" if skipped else "")
         )
         # AUC ranks the cases, AP also asks that the few positives come first: keep the best of both
         quality = (metrics["mean_auc"] + metrics["mean_ap"]) / 2

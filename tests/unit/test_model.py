@@ -124,3 +124,15 @@ def test_roi_net_shapes_and_ranges() -> None:
     assert float(box.min()) >= 0.0 and float(box.max()) <= 1.0
     with pytest.raises(ValueError, match="input_size"):
         RoiNet(input_size=100)
+
+
+def test_reader_measurements_have_finite_gradients_for_perpendicular_lines() -> None:
+    """A badly placed point can make the two lines perpendicular: the angle's gradient must stay
+    finite there (asin's derivative is infinite at +-1), or one training step gives NaN."""
+    points = _reader_points(0.0, 0.0, 3.0)
+    points[0, INDEX["c1_anterior_arch"]] = points[0, INDEX["c1_posterior_tubercle"]] + torch.tensor(
+        [0.0, 45.0]
+    )
+    points.requires_grad_(True)
+    reader_measurements(points)[0, 0].backward()
+    assert points.grad is not None and torch.isfinite(points.grad).all()

@@ -62,17 +62,17 @@ viewer-deps:
 # Rebuild the shipped demo models from phantoms (models/README.md has the recipe and metrics).
 MODEL_WORK ?= var/model
 model: $(VENV)/.dev
-	$(BIN)/cervi synth --out $(MODEL_WORK)/train-s1 --studies 600 --seed 1 --workers 2
+	$(BIN)/cervi synth --out $(MODEL_WORK)/train-s1 --studies 800 --seed 1 --workers 2
 	$(BIN)/cervi synth --out $(MODEL_WORK)/test-s2 --studies 200 --seed 2 --workers 2
 	$(BIN)/cervi train --data $(MODEL_WORK)/train-s1 --out $(MODEL_WORK)/run --seed 0 \
 		--roi-epochs 20 --threads 1 --stage roi
 	$(BIN)/cervi train --data $(MODEL_WORK)/train-s1 --out $(MODEL_WORK)/run --seed 0 \
-		--epochs 70 --patience 20 --threads 2 --stage classifier
-	$(BIN)/cervi export --run $(MODEL_WORK)/run --out $(MODEL_WORK)/run/models --data-seed 1 --version 0.2.2
+		--crop 144 --epochs 75 --patience 25 --threads 2 --stage classifier
+	$(BIN)/cervi export --run $(MODEL_WORK)/run --out $(MODEL_WORK)/run/models --data-seed 1 --version 0.3.0
 	$(BIN)/cervi evaluate --model $(MODEL_WORK)/run/models/cervihfenet-demo.onnx \
 		--roi-model $(MODEL_WORK)/run/models/cervi-roi-demo.onnx \
 		--data $(MODEL_WORK)/test-s2 --out $(MODEL_WORK)/run/heldout/metrics.json
-	$(BIN)/cervi export --run $(MODEL_WORK)/run --out models --data-seed 1 --version 0.2.2 \
+	$(BIN)/cervi export --run $(MODEL_WORK)/run --out models --data-seed 1 --version 0.3.0 \
 		--metrics $(MODEL_WORK)/run/heldout/metrics.json
 
 constraints: $(VENV)/.dev

@@ -4,6 +4,9 @@ No torch. ``CerviRuntime(classifier_path, roi_path, threads)`` loads both files 
 ``analyse_datasets({view: dataset})`` or ``analyse({view: PixelImage})`` runs ROI detection on every
 view in one batch, cuts each view's crop around the detected region, and runs the classifier once
 with missing views masked. ``detect`` alone also tells the view of an image no header rule named.
+With ``shift_px``, the classifier also sees the crops moved by that many pixels in four directions
+and the probabilities are averaged (test-time augmentation; the landmarks stay those of the
+unshifted crop).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from inference.roi import (
     decode_roi,
     letterbox,
 )
+
+# chosen on the validation split of model 0.3.0 (mean AP 0.932 without, 0.981 at 4 px, 0.945 at 8)
+TEST_TIME_SHIFT_PX = 4
 
 
 class ModelFileError(Exception):
@@ -110,8 +116,20 @@ def read_model_info(path: Path, session: Any, kind: str) -> ModelInfo:
 class CerviRuntime:
     """Both networks, loaded once; safe to call from one worker thread at a time per instance."""
 
-    def __init__(self, classifier_path: Path | str, roi_path: Path | str, threads: int = 2) -> None:
+    def __init__(
+        self,
+        classifier_path: Path | str,
+        roi_path: Path | str,
+        threads: int = 2,
+        shift_px: int = TEST_TIME_SHIFT_PX,
+    ) -> None:
         import onnxruntime as ort
+
+        # test-time augmentation: the classifier also sees each study's crops moved by this many
+        # pixels left, right, up and down, and the probabilities are averaged (0: one pass)
+        self.shifts = [(0, 0)] + (
+            [(shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px)] if shift_px else []
+        )
 
         options = ort.SessionOptions()
         self.threads = threads
@@ -161,16 +179,19 @@ class CerviRuntime:
             raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {sorted(images)}")
         order = [v for v in VIEWS if v in images]
         detections = dict(zip(order, self.detect([images[v] for v in order]), strict=True))
-        p = self.geometry.crop_px
-        views = np.zeros((1, len(VIEWS), 1, p, p), np.float32)
-        mask = np.zeros((1, len(VIEWS)), np.float32)
+        p, n = self.geometry.crop_px, len(self.shifts)
+        views = np.zeros((n, len(VIEWS), 1, p, p), np.float32)
+        mask = np.zeros((n, len(VIEWS)), np.float32)
         frames: dict[str, CropFrame] = {}
         for v, view in enumerate(VIEWS):
-            if view in images:
-                crop, frames[view] = classifier_crop(
-                    images[view].pixels, detections[view].landmarks_xy, p
-                )
-                views[0, v, 0], mask[0, v] = crop, 1.0
+            if view not in images:
+                continue
+            for k, shift in enumerate(self.shifts):
+                centre = detections[view].landmarks_xy + np.array(shift, np.float64)
+                crop, frame = classifier_crop(images[view].pixels, centre, p)
+                views[k, v, 0], mask[k, v] = crop, 1.0
+                if k == 0:  # the unshifted crop gives the landmarks
+                    frames[view] = frame
         outputs = dict(
             zip(
                 self._classifier_outputs,
@@ -178,7 +199,10 @@ class CerviRuntime:
                 strict=True,
             )
         )
-        probabilities, landmarks = outputs["probabilities"], outputs["landmarks"]
+        probabilities = outputs["probabilities"].mean(axis=0, keepdims=True)
+        landmarks = outputs["landmarks"]
+        if outputs.get("measurements") is not None:
+            outputs["measurements"] = outputs["measurements"].mean(axis=0, keepdims=True)
         probs = {k: float(probabilities[0, i]) for i, k in enumerate(self.labels)}
         rois = {}
         for v, view in enumerate(VIEWS):

@@ -56,6 +56,18 @@ def test_a_full_study(models: tuple[Path, Path], study: dict[str, pydicom.Datase
     assert as_json["study_uid"] == "1.2.3" and as_json["views_used"] == list(VIEWS)
 
 
+def test_shifted_crops_average_the_probabilities_and_keep_the_landmarks(
+    models: tuple[Path, Path], study: dict[str, pydicom.Dataset]
+) -> None:
+    single = CerviRuntime(*models, threads=1, shift_px=0)
+    shifted = CerviRuntime(*models, threads=1, shift_px=2)
+    assert len(single.shifts) == 1 and len(shifted.shifts) == 5
+    one, five = single.analyse_datasets(study), shifted.analyse_datasets(study)
+    assert one.rois == five.rois  # landmarks come from the unshifted crop
+    assert one.probabilities != five.probabilities
+    assert all(0.0 <= p <= 1.0 for p in five.probabilities.values())
+
+
 def test_missing_view_is_masked_and_reported(
     models: tuple[Path, Path], study: dict[str, pydicom.Dataset]
 ) -> None:

@@ -44,6 +44,7 @@ from inference.labels import (
 _IDX = {name: i for i, name in enumerate(CROP_POINTS)}
 _PAIRS = [(i, j) for i in range(len(LANDMARKS)) for j in range(i + 1, len(LANDMARKS))]
 READER_FEATURES = 5  # occiput-C1 angle, C2-C3 angle, C2-C3 disc height, C2-C3 gap front and back
+MOTION_ANGLES = 2  # the first two reader features, whose range over the views the head also sees
 GEOMETRY_FEATURES = len(_PAIRS) + 2 * (len(LANDMARKS) - 1) + 2 + READER_FEATURES
 _MM_SCALE = 10.0  # measurements enter the network in cm: values of order one
 _DEG_SCALE = 10.0  # and angles in tens of degrees
@@ -57,7 +58,9 @@ def _signed_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch
     return cross / (d.pow(2).sum(dim=-1).sqrt() + 1e-6)
 
 
-def _angle_between(a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor):  # noqa: ANN202
+def _angle_between(
+    a0: torch.Tensor, a1: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor
+) -> torch.Tensor:
     """Angle in degrees from line ``b0 -> b1`` to line ``a0 -> a1`` (sine-based: both lines point
     the same way, so the angle is well inside +-90 degrees), (N,)."""
     a, b = a1 - a0, b1 - b0
@@ -166,7 +169,7 @@ class CerviHFENet(nn.Module):
         self.view_measure = nn.Linear(embed, mv)
         self.study_measure = nn.Linear(embed + g, ms)
         measured = len(VIEWS) * mv + ms + 3 * mv
-        fused = embed + g + embed + len(VIEWS) + measured + 2
+        fused = embed + g + embed + len(VIEWS) + measured + MOTION_ANGLES
         self.head = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(fused, embed),
@@ -202,7 +205,8 @@ class CerviHFENet(nn.Module):
             for a, b in ((0, 1), (1, 2), (0, 2))
         ]
         measured = torch.cat([per_view.reshape(n, -1), study], dim=1)
-        motion = _motion_range(geometry[..., -READER_FEATURES:][..., :2], m)
+        reader = geometry[..., -READER_FEATURES:]
+        motion = _motion_range(reader[..., :MOTION_ANGLES], m)
         fused = [anatomical, measurements, dynamic, m, measured, *changes, motion]
         logits = self.head(torch.cat(fused, dim=1)) * self.calibration[0] + self.calibration[1]
         return logits, landmarks.reshape(n, v, len(CROP_POINTS), 2), measured

@@ -108,13 +108,15 @@ LABELS = MappingProxyType(
 )
 
 #: The NUM concept for each label's probability. OHIF labels a NUM "<meaning>: <value> <unit>"
-#: in a box about 290 px wide that clips longer lines, so the meaning is short and says what
-#: the number is: "P(atlantoaxial instability): 87.00 %". (Before 2026-11-27 the meanings read
-#: "<label> probability"; readers compare code values, which did not change.)
+#: in a box about 290 px wide that clips longer lines, and puts the box to the right of the ROI,
+#: where it can run past the viewport's edge; so the meaning is short and says what the number
+#: is: "P(AA instability): 87.00 %" (AA: atlantoaxial, as in AAI and AAD). (Earlier meanings
+#: read "<label> probability", then "P(atlantoaxial instability)"; readers compare code values,
+#: which did not change.)
 PROBABILITIES = MappingProxyType(
     {
-        "atlantoaxial_instability": _private("CERVI-AAI-P", "P(atlantoaxial instability)"),
-        "atlantoaxial_dislocation": _private("CERVI-AAD-P", "P(atlantoaxial dislocation)"),
+        "atlantoaxial_instability": _private("CERVI-AAI-P", "P(AA instability)"),
+        "atlantoaxial_dislocation": _private("CERVI-AAD-P", "P(AA dislocation)"),
         "basilar_invagination": _private("CERVI-BI-P", "P(basilar invagination)"),
         "os_odontoideum": _private("CERVI-OSO-P", "P(os odontoideum)"),
         "atlas_assimilation": _private("CERVI-AOA-P", "P(atlas assimilation)"),

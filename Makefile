@@ -65,7 +65,7 @@ model: $(VENV)/.dev
 	$(BIN)/cervi synth --out $(MODEL_WORK)/train-s1 --studies 800 --seed 1 --workers 2
 	$(BIN)/cervi synth --out $(MODEL_WORK)/test-s2 --studies 200 --seed 2 --workers 2
 	$(BIN)/cervi train --data $(MODEL_WORK)/train-s1 --out $(MODEL_WORK)/run --seed 0 \
-		--roi-epochs 20 --threads 1 --stage roi
+		--crop 144 --roi-epochs 20 --threads 1 --stage roi
 	$(BIN)/cervi train --data $(MODEL_WORK)/train-s1 --out $(MODEL_WORK)/run --seed 0 \
 		--crop 144 --epochs 75 --patience 25 --threads 2 --stage classifier
 	$(BIN)/cervi export --run $(MODEL_WORK)/run --out $(MODEL_WORK)/run/models --data-seed 1 --version 0.3.0

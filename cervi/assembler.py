@@ -144,8 +144,9 @@ class StudyAssembler:
         """On start: assemble instances no hook saw, fire overdue timers, re-arm the others.
 
         With ``redeliver_ready`` (for a dispatcher whose queue does not survive the process,
-        such as :class:`cervi.dispatch.InProcessDispatcher`), studies left ``ready`` are handed
-        on again with the same version; no new version is made.
+        such as :class:`cervi.dispatch.InProcessDispatcher`), studies left ``ready``, and studies
+        set ``not_analysed`` whose report was never made, are handed on again with the same
+        version; no new version is made.
         """
         with self.sessions() as session:
             pending, waiting, ready = repo.studies_to_reconcile(session)

@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from cervi.settings import SettingsError
 
@@ -50,4 +52,26 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         "-c",
         default=None,
         help="settings file (YAML); default: ./config.yaml if present",
+    )
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--roi-model``, overriding the settings' ``inference`` files."""
+    parser.add_argument(
+        "--model", type=Path, default=None, help="classifier ONNX (default: settings)"
+    )
+    parser.add_argument("--roi-model", type=Path, default=None, help="ROI ONNX (default: settings)")
+    add_config_option(parser)
+
+
+def open_runtime(args: argparse.Namespace) -> Any:
+    """The :class:`inference.runtime.CerviRuntime` that :func:`add_model_options` chose."""
+    from cervi.settings import resolve_settings
+    from inference.runtime import CerviRuntime  # onnxruntime: only for the commands that run it
+
+    settings, _ = resolve_settings(args.config)
+    return CerviRuntime(
+        args.model or settings.inference.model,
+        args.roi_model or settings.inference.roi_model,
+        settings.inference.threads,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,7 +194,8 @@ def prepare(
         part = prepare_study(record, geometry, jitter)
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_suffix(".tmp.npz")
+            # per process: the ROI and classifier stages may prepare the same cache at once
+            tmp = file.with_suffix(f".{os.getpid()}.tmp.npz")
             np.savez(tmp, **part)
             tmp.replace(file)
         parts.append(part)

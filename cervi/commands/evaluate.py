@@ -8,16 +8,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cervi.cli import add_config_option
-from cervi.settings import resolve_settings
+from cervi.cli import add_model_options, open_runtime
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="evaluate a model on labelled studies")
-    parser.add_argument(
-        "--model", type=Path, default=None, help="classifier ONNX (default: settings)"
-    )
-    parser.add_argument("--roi-model", type=Path, default=None, help="ROI ONNX (default: settings)")
     parser.add_argument(
         "--data", type=Path, required=True, help="labelled studies (cervi synth layout)"
     )
@@ -32,20 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-ablation", action="store_true", help="skip the dynamic-branch ablation"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the view shuffling")
-    add_config_option(parser)
+    add_model_options(parser)
     parser.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from inference.evaluate import evaluate, write_curves
-    from inference.runtime import CerviRuntime
 
-    settings, _ = resolve_settings(args.config)
-    runtime = CerviRuntime(
-        args.model or settings.inference.model,
-        args.roi_model or settings.inference.roi_model,
-        settings.inference.threads,
-    )
+    runtime = open_runtime(args)
     metrics, arrays = evaluate(runtime, args.data, ablation=not args.no_ablation, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(_finite(metrics), indent=2) + "\n", encoding="utf-8")

@@ -13,8 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cervi.cli import add_config_option
-from cervi.settings import resolve_settings
+from cervi.cli import add_model_options, open_runtime
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per study (the default)"
     )
-    parser.add_argument(
-        "--model", type=Path, default=None, help="classifier ONNX (default: settings)"
-    )
-    parser.add_argument("--roi-model", type=Path, default=None, help="ROI ONNX (default: settings)")
-    add_config_option(parser)
+    add_model_options(parser)
     parser.set_defaults(func=run_predict)
 
 
@@ -36,14 +31,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from inference.preprocess import UnreadableImage
     from inference.roi import assign_views
-    from inference.runtime import CerviRuntime
 
-    settings, _ = resolve_settings(args.config)
-    runtime = CerviRuntime(
-        args.model or settings.inference.model,
-        args.roi_model or settings.inference.roi_model,
-        settings.inference.threads,
-    )
+    runtime = open_runtime(args)
     studies: dict[str, list[Path]] = defaultdict(list)
     for path in sorted(args.folder.rglob("*.dcm")):
         header = pydicom.dcmread(path, stop_before_pixels=True)

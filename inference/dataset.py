@@ -102,6 +102,14 @@ def measurement_targets(record: StudyRecord) -> tuple[np.ndarray, np.ndarray]:
     return scaled.astype(np.float32), present.astype(np.float32)
 
 
+def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices into :func:`find_studies`'s list, shuffled by ``seed``; at
+    least one of each when n >= 2 (``cervi train`` splits by its ``--seed``)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(max(1, round(n * fraction)), n - 1) if n >= 2 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 def find_studies(root: Path) -> list[StudyRecord]:
     """Every study folder under ``root`` (sorted by name, so splits are reproducible)."""
     folders = sorted(p.parent for p in Path(root).glob("*/truth.json"))

@@ -10,7 +10,7 @@ three images over the extension/neutral/flexion slots, seeded).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,13 @@ def evaluate(
     ablation: bool = True,
     seed: int = 0,
     progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
+    only: Sequence[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metrics for the studies under ``data_dir``, and the raw arrays (for curves)."""
+    """Metrics for the studies under ``data_dir`` (those at positions ``only`` of the sorted
+    folders, if given), and the raw arrays (for curves)."""
     records = find_studies(data_dir)
+    if only is not None:
+        records = [records[i] for i in only]
     labels = runtime.labels
     rng = np.random.default_rng(seed)
     y, full, neutral, shuffled, ious = [], [], [], [], []
@@ -70,6 +74,7 @@ def evaluate(
     if neutral:
         keep = [i for i, r in enumerate(records) if set(r.files) == set(VIEWS)]
         metrics["ablation"] = _ablation(y_arr[keep], full_arr[keep], neutral, shuffled, labels)
+    metrics["test_time_shift_px"] = runtime.shift_px
     metrics["model"] = {
         "classifier": {"name": runtime.model.name, "version": runtime.model.version},
         "roi": {"name": runtime.roi_model.name, "version": runtime.roi_model.version},

@@ -127,6 +127,7 @@ class CerviRuntime:
 
         # test-time augmentation: the classifier also sees each study's crops moved by this many
         # pixels left, right, up and down, and the probabilities are averaged (0: one pass)
+        self.shift_px = shift_px
         self.shifts = [(0, 0)] + (
             [(shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px)] if shift_px else []
         )

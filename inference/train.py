@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from inference._batches import classifier_batch, roi_batch
-from inference.dataset import PreparedSet, prepare_cached
+from inference.dataset import PreparedSet, prepare_cached, split
 from inference.labels import LABELS
 from inference.losses import RelationAwareFocalLoss
 from inference.metrics import fit_platt, label_metrics, youden_threshold
@@ -66,13 +66,6 @@ class TrainConfig:
         values = dict(data)
         values["geometry"] = Geometry(**values["geometry"])
         return cls(**values)
-
-
-def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation indices, shuffled by ``seed``; at least one of each when n >= 2."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = min(max(1, round(n * fraction)), n - 1) if n >= 2 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def _progress(iterable: Any, desc: str, total: int | None = None) -> Any:

@@ -27,15 +27,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-ablation", action="store_true", help="skip the dynamic-branch ablation"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the view shuffling")
+    parser.add_argument(
+        "--validation-of",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="only the validation studies that 'cervi train --seed SEED' held out of --data "
+        "(to choose runtime settings without touching the test set)",
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.15, help="as given to 'cervi train'"
+    )
+    parser.add_argument(
+        "--shift-px",
+        type=int,
+        default=None,
+        help="test-time shift of the crops in pixels, 0 for one pass (default: the runtime's)",
+    )
     add_model_options(parser)
     parser.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from inference.dataset import find_studies, split
     from inference.evaluate import evaluate, write_curves
 
-    runtime = open_runtime(args)
-    metrics, arrays = evaluate(runtime, args.data, ablation=not args.no_ablation, seed=args.seed)
+    only = None
+    if args.validation_of is not None:
+        n = len(find_studies(args.data))
+        only = split(n, args.val_fraction, args.validation_of)[1].tolist()
+    runtime = open_runtime(args, args.shift_px)
+    metrics, arrays = evaluate(
+        runtime, args.data, ablation=not args.no_ablation, seed=args.seed, only=only
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(_finite(metrics), indent=2) + "\n", encoding="utf-8")
     try:

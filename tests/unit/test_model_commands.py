@@ -10,7 +10,9 @@ import pytest
 pytest.importorskip("torch")
 
 from cervi.cli import main  # noqa: E402
+from inference.dataset import split  # noqa: E402
 from inference.labels import LABELS, VIEWS  # noqa: E402
+from inference.runtime import TEST_TIME_SHIFT_PX  # noqa: E402
 from tests.unit.fake_studies import write_studies  # noqa: E402
 
 
@@ -67,6 +69,15 @@ def test_train_export_evaluate_predict(tmp_path: Path, capsys: pytest.CaptureFix
     assert {"mean_auc", "mean_ap", "per_label", "roi", "ablation"} <= set(metrics)
     assert set(metrics["per_label"]) == set(LABELS)
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 1000
+    assert metrics["studies"] == 8
+    assert metrics["test_time_shift_px"] == TEST_TIME_SHIFT_PX
+    # runtime settings are chosen on the validation split train held out, with one pass here
+    val_file = tmp_path / "eval" / "validation.json"
+    validation = [*model_args, "--data", str(tmp_path / "train"), "--out", str(val_file)]
+    assert main(["evaluate", *validation, "--validation-of", "0", "--shift-px", "0"]) == 0
+    val_metrics = json.loads(val_file.read_text())
+    assert val_metrics["studies"] == len(split(16, 0.15, 0)[1]) == 2
+    assert val_metrics["test_time_shift_px"] == 0
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "test"), "--json", *model_args]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -19,7 +19,12 @@ import pydicom
 
 from inference.dataset import StudyRecord, find_studies
 from inference.labels import VIEWS
-from inference.metrics import label_metrics, precision_recall_curve, roc_curve
+from inference.metrics import (
+    label_metrics,
+    precision_recall_curve,
+    roc_curve,
+    youden_threshold,
+)
 from inference.preprocess import PixelImage
 from inference.roi import box_iou
 from inference.runtime import CerviRuntime
@@ -62,6 +67,15 @@ def evaluate(
             shuffled.append(_shuffled(runtime, images, rng, labels))
     y_arr, full_arr = np.array(y, np.float64), np.array(full, np.float64)
     metrics = label_metrics(y_arr, full_arr, labels)
+    for i, name in enumerate(labels):
+        metrics["per_label"][name].update(
+            _operating_point(y_arr[:, i], full_arr[:, i], runtime.model.thresholds[name])
+        )
+    # what the thresholds would be if chosen on these studies: meant for the validation split
+    # (cervi evaluate --validation-of), never to be taken from a test set
+    metrics["youden_thresholds"] = {
+        name: youden_threshold(y_arr[:, i], full_arr[:, i]) for i, name in enumerate(labels)
+    }
     iou = np.array(ious)
     metrics["roi"] = {
         "views": int(iou.size),
@@ -81,6 +95,17 @@ def evaluate(
         "sha256": runtime.model.sha256,
     }
     return metrics, arrays
+
+
+def _operating_point(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
+    """Sensitivity and specificity where the SR says "present": probability >= ``threshold``."""
+    called = score >= threshold
+    positives, negatives = y == 1, y == 0
+    return {
+        "threshold": float(threshold),
+        "sensitivity": float(called[positives].mean()) if positives.any() else float("nan"),
+        "specificity": float((~called[negatives]).mean()) if negatives.any() else float("nan"),
+    }
 
 
 def _shuffled(

@@ -60,6 +60,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics, arrays = evaluate(
         runtime, args.data, ablation=not args.no_ablation, seed=args.seed, only=only
     )
+    if only is not None:  # 'cervi export --thresholds-from' takes thresholds only from such a file
+        metrics["validation_of"] = {"seed": args.validation_of, "val_fraction": args.val_fraction}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(_finite(metrics), indent=2) + "\n", encoding="utf-8")
     try:
@@ -75,6 +77,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for name, values in metrics["per_label"].items():
         print(
             f"  {name:26s} AUC {values['auc']:.4f} AP {values['ap']:.4f} (+{values['positives']})"
+            f"  at {values['threshold']:.2f}: sensitivity {values['sensitivity']:.3f}"
+            f" specificity {values['specificity']:.3f}"
         )
     ablation = metrics.get("ablation")
     if ablation:

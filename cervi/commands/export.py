@@ -18,6 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--metrics", type=Path, default=None, help="metrics JSON to embed (default: validation)"
     )
+    parser.add_argument(
+        "--thresholds-from",
+        type=Path,
+        default=None,
+        metavar="METRICS",
+        help="metrics JSON of 'cervi evaluate --validation-of': its Youden thresholds, taken "
+        "through the runtime (test-time shifts included), replace the training run's single-pass "
+        "ones",
+    )
     parser.set_defaults(func=run_export)
 
 
@@ -34,11 +43,15 @@ def run_export(args: argparse.Namespace) -> int:
     metrics = checkpoint["metrics"]
     if args.metrics is not None:
         metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
+    thresholds = checkpoint["metrics"].get("thresholds", {})
+    if args.thresholds_from is not None:
+        thresholds = _validation_thresholds(args.thresholds_from, checkpoint["labels"])
+        metrics = {**metrics, "thresholds_from": args.thresholds_from.name}
     info = ExportInfo(
         version=args.version or _package_version(),
         geometry=config.geometry,
         labels=tuple(checkpoint["labels"]),
-        thresholds=checkpoint["metrics"].get("thresholds", {}),
+        thresholds=thresholds,
         recipe=" && ".join(recipe_file.read_text(encoding="utf-8").split("\n")).strip(" &")
         if recipe_file.is_file()
         else "",
@@ -63,6 +76,21 @@ def run_export(args: argparse.Namespace) -> int:
             f"torch vs onnxruntime max |diff| {diff:.2e}"
         )
     return 0 if max(diffs) < 1e-4 else 1
+
+
+def _validation_thresholds(path: Path, labels: list[str]) -> dict[str, float]:
+    """The Youden thresholds of a validation-split metrics file; a test set's are refused."""
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    if "validation_of" not in metrics:
+        raise SystemExit(
+            f"cervi export: {path} is not from 'cervi evaluate --validation-of': thresholds chosen on any other "
+            "studies (a test set) would make its metrics optimistic"
+        )
+    found = metrics.get("youden_thresholds") or {}
+    missing = [k for k in labels if found.get(k) is None]
+    if missing:
+        raise SystemExit(f"cervi export: {path} has no threshold for {', '.join(missing)}")
+    return {k: float(found[k]) for k in labels}
 
 
 def _package_version() -> str:

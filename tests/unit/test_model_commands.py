@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
 
 from cervi.cli import main  # noqa: E402
 from inference.dataset import split  # noqa: E402
@@ -70,6 +71,7 @@ def test_train_export_evaluate_predict(tmp_path: Path, capsys: pytest.CaptureFix
     assert set(metrics["per_label"]) == set(LABELS)
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 1000
     assert metrics["studies"] == 8
+    assert {"threshold", "sensitivity", "specificity"} <= set(metrics["per_label"][LABELS[0]])
     assert metrics["test_time_shift_px"] == TEST_TIME_SHIFT_PX
     # runtime settings are chosen on the validation split train held out, with one pass here
     val_file = tmp_path / "eval" / "validation.json"
@@ -78,6 +80,15 @@ def test_train_export_evaluate_predict(tmp_path: Path, capsys: pytest.CaptureFix
     val_metrics = json.loads(val_file.read_text())
     assert val_metrics["studies"] == len(split(16, 0.15, 0)[1]) == 2
     assert val_metrics["test_time_shift_px"] == 0
+    # its thresholds go into the exported model; a test set's metrics are refused
+    tuned = tmp_path / "tuned"
+    export = ["export", "--run", str(run), "--out", str(tuned), "--thresholds-from"]
+    with pytest.raises(SystemExit, match="not from 'cervi evaluate --validation-of'"):
+        main([*export, str(metrics_file)])
+    assert main([*export, str(val_file)]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(tuned / "cervihfenet-demo.onnx")).metadata_props}
+    thresholds = json.loads(meta["cervi.thresholds"])
+    assert thresholds == pytest.approx(val_metrics["youden_thresholds"])
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "test"), "--json", *model_args]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -83,8 +83,8 @@ def _validation_thresholds(path: Path, labels: list[str]) -> dict[str, float]:
     metrics = json.loads(path.read_text(encoding="utf-8"))
     if "validation_of" not in metrics:
         raise SystemExit(
-            f"cervi export: {path} is not from 'cervi evaluate --validation-of': thresholds chosen on any other "
-            "studies (a test set) would make its metrics optimistic"
+            f"cervi export: {path} is not from 'cervi evaluate --validation-of': thresholds "
+            "chosen on any other studies (a test set) would make its metrics optimistic"
         )
     found = metrics.get("youden_thresholds") or {}
     missing = [k for k in labels if found.get(k) is None]

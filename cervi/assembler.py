@@ -320,7 +320,8 @@ class StudyAssembler:
         """Assess the group's taken instances and store which of them are superseded."""
         ids = [s.id for s in repo.group_studies(session, root.id)]
         instances = repo.taken_instances(session, ids)
-        assessment = assembly.assess(_member(i) for i in instances)
+        tentative = {r.name for r in self.config.view_rules if r.tentative}
+        assessment = assembly.assess(_member(i, tentative) for i in instances)
         for instance in instances:
             instance.superseded = instance.sop_instance_uid in assessment.superseded
         return assessment
@@ -393,13 +394,14 @@ def _meta(instance: Instance, study: Study) -> InstanceMeta:
     )
 
 
-def _member(instance: Instance) -> Member:
+def _member(instance: Instance, tentative_rules: set[str]) -> Member:
     return Member(
         sop_instance_uid=instance.sop_instance_uid,
         view=assembly.View(instance.view),
         received_at=instance.received_at,
         sequence=instance.id,
         acquired=assembly.acquired_at(instance.header or {}),
+        tentative=instance.view_rule in tentative_rules,
     )
 
 

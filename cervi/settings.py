@@ -105,6 +105,7 @@ class ViewRule(_Section):
     pattern: str
     view: Literal["extension", "neutral", "flexion"]
     case_sensitive: bool = False
+    tentative: bool = False  # holds for one image only; several are left to the image
 
     @model_validator(mode="after")
     def _usable(self) -> ViewRule:
@@ -119,6 +120,7 @@ class ViewRule(_Section):
                 self.pattern,
                 self.case_sensitive,
                 view=assembly_rules.View(self.view),
+                tentative=self.tentative,
             )
         except assembly_rules.RuleError as exc:
             raise ValueError(str(exc)) from None

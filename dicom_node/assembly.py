@@ -10,7 +10,7 @@ and the scheduler.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -217,6 +217,7 @@ class Member:
     received_at: datetime
     sequence: int = 0
     acquired: str | None = None  # normalised acquisition date-time, when the header has one
+    tentative: bool = False  # its view came from a tentative rule (a bare "lateral")
 
 
 def acquired_at(header: dict[str, Any]) -> str | None:
@@ -263,7 +264,13 @@ def _recency(member: Member) -> tuple[str, datetime, int]:
 
 
 def assess(members: Iterable[Member]) -> Assessment:
-    """The latest exposure of each view wins (acquisition time, then arrival); others superseded."""
+    """The latest exposure of each view wins (acquisition time, then arrival); others superseded.
+
+    Views from tentative rules hold for one image; when several images claim one that way while
+    the study lacks a view they could be, they are of unknown view and the images decide: "C-spine
+    lat" on all three images of a dynamic study is no repeat of the neutral view.
+    """
+    members = _tentative_to_unknown(list(members))
     chosen: dict[View, Member] = {}
     superseded: set[str] = set()
     unknown: list[str] = []
@@ -280,6 +287,16 @@ def assess(members: Iterable[Member]) -> Assessment:
         superseded=frozenset(superseded),
         unknown=tuple(unknown),
     )
+
+
+def _tentative_to_unknown(members: list[Member]) -> list[Member]:
+    tentative = [m for m in members if m.tentative and m.view != View.UNKNOWN]
+    if len(tentative) < 2:
+        return members
+    firm = {m.view for m in members if not m.tentative and m.view != View.UNKNOWN}
+    if firm | {m.view for m in tentative} >= set(REQUIRED_VIEWS):
+        return members  # nothing for them to be but repeats of the view they claim
+    return [replace(m, view=View.UNKNOWN) if m in tentative else m for m in members]
 
 
 class Step(StrEnum):
@@ -300,11 +317,15 @@ class Plan:
 
 
 def after_arrival(assessment: Assessment, now: datetime, config: AssemblyConfig) -> Plan:
-    """After an arrival at ``now``: a complete study goes at once, else the quiet timer is set."""
+    """After an arrival at ``now``: a complete study goes at once, and so does one whose images of
+    unknown view are exactly as many as its missing views (three images, one per view, for the
+    model to place); else the quiet timer is set."""
     if assessment.empty:
         return Plan(Step.IGNORE, reason="no instance was taken")
     if assessment.complete:
         return Plan(Step.DISPATCH)
+    if assessment.unknown and len(assessment.unknown) == len(assessment.missing):
+        return Plan(Step.DISPATCH, reason=_to_place(assessment))
     return Plan(Step.WAIT, due_at=now + timedelta(seconds=config.quiet_seconds))
 
 
@@ -323,9 +344,13 @@ def on_quiet_timer(assessment: Assessment, config: AssemblyConfig) -> Plan:
     if config.on_timeout == "analyse_partial" and candidates >= config.min_views:
         reason = f"partial: missing {missing}"
         if assessment.unknown:
-            reason += f"; {len(assessment.unknown)} image(s) of unknown view for the model to place"
+            reason += f"; {_to_place(assessment)}"
         return Plan(Step.DISPATCH, partial=True, reason=reason)
     return Plan(Step.NOT_ANALYSED, reason=f"not analysed: missing {missing}")
+
+
+def _to_place(assessment: Assessment) -> str:
+    return f"{len(assessment.unknown)} image(s) of unknown view for the model to place"
 
 
 # States after which a newly taken instance opens a new result version (DESIGN.md).

@@ -16,7 +16,8 @@ The default view rules go from the most specific field to the least: codes, then
 texts (ImageComments, AcquisitionDeviceProcessingDescription, code meanings), then the per-series
 texts (SeriesDescription, ProtocolName). Flexion and extension come before neutral everywhere, so
 that "HWS lateral Inklination" is flexion, and the bare "lateral" spellings, which only say that
-the image is a lateral view, are the last resort for neutral.
+the image is a lateral view, are the last resort for neutral: tentative, since a site that labels
+all three views "C-spine lat" leaves them to the image.
 """
 
 from __future__ import annotations
@@ -112,9 +113,16 @@ class _Rule:
 
 @dataclass(frozen=True)
 class ViewRule(_Rule):
-    """If ``field`` matches ``pattern``, the instance shows ``view``."""
+    """If ``field`` matches ``pattern``, the instance shows ``view``.
+
+    A ``tentative`` rule only says that the image is a lateral one (a bare "lateral" means
+    neutral): its view holds while one image of the study claims it, but several such images in a
+    study that lacks other views are left to the images to tell apart
+    (``dicom_node.assembly.assess``).
+    """
 
     view: View = View.UNKNOWN
+    tentative: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -171,9 +179,12 @@ _TEXT_RULE_FIELDS = (
 )
 
 
-def _text_rules(words: str, suffix: str, view: View) -> tuple[ViewRule, ...]:
+def _text_rules(
+    words: str, suffix: str, view: View, tentative: bool = False
+) -> tuple[ViewRule, ...]:
     return tuple(
-        ViewRule(f"{prefix}_{suffix}", name, words, view=view) for prefix, name in _TEXT_RULE_FIELDS
+        ViewRule(f"{prefix}_{suffix}", name, words, view=view, tentative=tentative)
+        for prefix, name in _TEXT_RULE_FIELDS
     )
 
 
@@ -182,7 +193,7 @@ DEFAULT_VIEW_RULES: tuple[ViewRule, ...] = (
     *_text_rules(_EXTENSION_WORDS, "extension", View.EXTENSION),
     *_text_rules(_FLEXION_WORDS, "flexion", View.FLEXION),
     *_text_rules(_NEUTRAL_WORDS, "neutral", View.NEUTRAL),
-    *_text_rules(_LATERAL_WORDS, "lateral_as_neutral", View.NEUTRAL),
+    *_text_rules(_LATERAL_WORDS, "lateral_as_neutral", View.NEUTRAL, tentative=True),
 )
 
 # Body parts that say "somewhere in the spine or neck" without naming the cervical spine: they

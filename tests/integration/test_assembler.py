@@ -211,6 +211,20 @@ def test_repeat_exposure_supersedes_the_earlier_one(rig: Rig) -> None:
     assert (flags[first], flags[second]) == (True, False)
 
 
+def test_three_bare_laterals_go_at_once_for_the_images_to_name(rig: Rig) -> None:
+    study = uid()
+    ids = [rig.store(study, {"SeriesDescription": "C-Spine lat"}) for _ in range(3)]
+    assert rig.dispatcher.for_study(study) == [("dispatch", study, 1, False)]
+    [dispatch] = rig.dispatches(study)
+    assert dispatch.reason == "3 image(s) of unknown view for the model to place"
+    with rig.sessions() as session:
+        rows = session.execute(
+            select(Instance.sop_instance_uid, Instance.superseded).where(Instance.id.in_(ids))
+        ).all()
+    assert sorted(dispatch.views["unknown"]) == sorted(sop for sop, _ in rows)
+    assert not any(superseded for _, superseded in rows)
+
+
 def test_late_instance_reopens_with_a_new_version(rig: Rig) -> None:
     study = uid()
     for fields in (EXT, NEUT, FLEX):

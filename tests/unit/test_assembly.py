@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -248,11 +249,17 @@ def test_patient_conflict() -> None:
 
 
 def _members(metas: list[InstanceMeta]) -> list[Member]:
+    tentative = {r.name for r in CONFIG.view_rules if r.tentative}
     result = []
     for minute, m in enumerate(metas):
         decision = decide_instance(m, CONFIG)
         assert decision.accepted
-        result.append(member(m.sop_instance_uid, decision.view, minute))
+        result.append(
+            replace(
+                member(m.sop_instance_uid, decision.view, minute),
+                tentative=decision.rule in tentative,
+            )
+        )
     return result
 
 
@@ -276,6 +283,50 @@ def test_one_series_study_told_apart_by_image_comments() -> None:
     assessment = assess(_members(metas))
     assert assessment.complete
     assert set(assessment.chosen.values()) == {"1.0", "1.1", "1.2"}
+
+
+def test_bare_lateral_on_every_image_leaves_the_views_to_the_images() -> None:
+    """A site that calls all three dynamic views "C-spine lat": no repeats of one neutral view."""
+    metas = [meta(f"1.{i}", f"1.{i}0", SeriesDescription="C-Spine lat") for i in range(3)]
+    assert decide_instance(metas[0], CONFIG).view == View.NEUTRAL  # alone, lateral means neutral
+    one = assess(_members(metas[:1]))
+    assert one.chosen == {View.NEUTRAL: "1.0"}
+    assert after_arrival(one, T0, CONFIG).step == Step.WAIT
+    two = assess(_members(metas[:2]))
+    assert (two.chosen, two.superseded, two.unknown) == ({}, frozenset(), ("1.0", "1.1"))
+    assert after_arrival(two, T0, CONFIG).step == Step.WAIT
+    three = assess(_members(metas))
+    assert three.unknown == ("1.0", "1.1", "1.2") and not three.superseded
+    plan = after_arrival(three, T0, CONFIG)
+    assert (plan.step, plan.partial) == (Step.DISPATCH, False)
+    assert plan.reason == "3 image(s) of unknown view for the model to place"
+
+
+def test_bare_lateral_beside_named_views_fills_the_one_they_miss() -> None:
+    named = [
+        meta("1.1", "1.10", SeriesDescription="HWS Reklination"),
+        meta("1.2", "1.20", SeriesDescription="HWS lat"),
+        meta("1.3", "1.30", SeriesDescription="HWS lat"),
+    ]
+    assessment = assess(_members(named))
+    assert assessment.chosen == {View.EXTENSION: "1.1"}
+    assert assessment.unknown == ("1.2", "1.3")
+    assert after_arrival(assessment, T0, CONFIG).step == Step.DISPATCH
+    complete = [*named[:2], meta("1.3", "1.30", SeriesDescription="HWS Inklination")]
+    complete.append(meta("1.4", "1.20", SeriesDescription="HWS lat"))  # a repeat of neutral
+    assessment = assess(_members(complete))
+    assert assessment.chosen[View.NEUTRAL] == "1.4"
+    assert (assessment.superseded, assessment.unknown) == ({"1.2"}, ())
+
+
+def test_unknown_images_wait_unless_they_fill_the_missing_views_exactly() -> None:
+    one_for_two = assess([member("1.1", View.NEUTRAL), member("1.2", View.UNKNOWN, 1)])
+    assert after_arrival(one_for_two, T0, CONFIG).step == Step.WAIT
+    named = [member("1.1", View.NEUTRAL), member("1.2", View.FLEXION, 1)]
+    one_for_one = assess([*named, member("1.3", View.UNKNOWN, 2)])
+    assert after_arrival(one_for_one, T0, CONFIG).step == Step.DISPATCH
+    two_for_one = assess([*named, member("1.3", View.UNKNOWN, 2), member("1.4", View.UNKNOWN, 3)])
+    assert after_arrival(two_for_one, T0, CONFIG).step == Step.WAIT  # the timer, then the images
 
 
 def test_repeat_exposure_latest_wins_by_acquisition_time() -> None:

@@ -217,7 +217,8 @@ def test_cervi_own_sr_coming_back_is_taken_and_ignored(service: Service, tmp_pat
 def test_views_no_header_names_are_named_by_the_image(
     database_url: str, tmp_path: Path, analyser: FixedAnalyser
 ) -> None:
-    service = start(database_url, tmp_path, analyser, quiet_seconds=2)
+    # three unnamed images for three views: analysed at once, long before the quiet timer
+    service = start(database_url, tmp_path, analyser, quiet_seconds=600)
     try:
         study_uid = send_study(service, tmp_path / "send", named=False)
         wait_for_state(service, study_uid, {"analysed"}, timeout=30)

@@ -132,8 +132,10 @@ def demo_evaluations(model: ModelIdentity) -> list[hsr.QualitativeEvaluation]:
 
 
 def percent(probability: float) -> float:
-    """A probability as the NUM value written (percent, 4 decimals: stable DS text)."""
-    return round(probability * 100.0, 4)
+    """A probability as the NUM value written: percent to 6 significant digits (short, stable DS
+    text). Not to fixed decimals: a probability under 5e-7 would be written as 0, and OHIF shows
+    a NUM of 0 as an empty value (" %")."""
+    return float(f"{probability * 100.0:.6g}")
 
 
 def leading(labels: Iterable[LabelPrediction], n: int = MAX_NUM_PER_GROUP) -> list[LabelPrediction]:

@@ -63,6 +63,7 @@ viewer-deps:
 # The thresholds are Youden's on the validation split, taken through the runtime; the held-out
 # set (seed 2) is only evaluated.
 MODEL_WORK ?= var/model
+MODEL_OUT  ?= models
 MODEL_VERSION := 0.4.0
 RUN := $(MODEL_WORK)/run
 model: $(VENV)/.dev
@@ -81,7 +82,7 @@ model: $(VENV)/.dev
 	$(BIN)/cervi evaluate --model $(RUN)/models/cervihfenet-demo.onnx \
 		--roi-model $(RUN)/models/cervi-roi-demo.onnx \
 		--data $(MODEL_WORK)/test-s2 --out $(RUN)/heldout/metrics.json
-	$(BIN)/cervi export --run $(RUN) --out models --data-seed 1 --version $(MODEL_VERSION) \
+	$(BIN)/cervi export --run $(RUN) --out $(MODEL_OUT) --data-seed 1 --version $(MODEL_VERSION) \
 		--thresholds-from $(RUN)/validation/metrics.json --metrics $(RUN)/heldout/metrics.json
 
 constraints: $(VENV)/.dev

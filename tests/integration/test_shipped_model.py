@@ -26,3 +26,25 @@ def test_shipped_model_on_60_fresh_studies(tmp_path: Path) -> None:
     assert metrics["studies"] == 60
     assert metrics["mean_auc"] >= 0.90
     assert metrics["roi"]["fraction_iou_ge_0_7"] >= 0.9
+
+
+@pytest.mark.skipif(not CLASSIFIER.is_file() or not ROI.is_file(), reason="no shipped model")
+def test_no_probability_is_exactly_zero(tmp_path: Path) -> None:
+    """The viewer tier's study (seed 7, index 3): onnxruntime's float32 sigmoid gives 0.0 for
+    two of its labels (a report would say "0 %", OHIF an empty value); the runtime's float64
+    sigmoid of the logits does not."""
+    phantom = pytest.importorskip("inference.phantom")
+    import pydicom
+
+    from inference.runtime import CerviRuntime
+
+    study = phantom.write_study(phantom.generate_study(seed=7, index=3), tmp_path)
+    runtime = CerviRuntime(CLASSIFIER, ROI, threads=2, shift_px=0)
+    by_series = {"NEUT": "neutral", "Extension": "extension", "Flexion": "flexion"}
+    datasets = {}
+    for path in sorted(study.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        datasets[by_series[str(ds.SeriesDescription).split()[-1]]] = ds
+    probabilities = runtime.analyse_datasets(datasets).probabilities.values()
+    assert min(probabilities) < 1e-9, "this study no longer reaches the extreme: pick another"
+    assert min(probabilities) > 0.0 and max(probabilities) < 1.0

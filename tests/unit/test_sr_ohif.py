@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import highdicom.sr as hsr
 import numpy as np
+import pytest
 from pydicom import Dataset
 from pydicom.sr.coding import Code
 
 from dicom_node import _sr_read as read
 from dicom_node import codes
-from tests.support.results import from_bytes, ohif_problems, to_bytes
+from tests.support.results import from_bytes, ohif_problems, prediction, to_bytes
 from tests.unit.test_sr import build, not_analysed
 
 
@@ -65,3 +66,17 @@ def test_ohif_problems_knows_which_groups_break_the_viewer(images: dict[str, Dat
         )
     ]
     assert ohif_problems(_with_group(from_bytes(to_bytes(build(images))), outline)) == []
+
+
+def test_tiny_probabilities_are_written_above_zero(images: dict[str, Dataset]) -> None:
+    """OHIF shows a NUM of 0 as an empty value (" %"): a probability of 3e-7 must not round to
+    it, and the DS text stays short."""
+    tiny = prediction((0.91, 3e-7, 0.4321, 2e-7, 0.725, 0.999999987))  # the fifth of five shown
+    ds = from_bytes(to_bytes(build(images, prediction=tiny)))
+    nums = [
+        c for g in read.measurement_groups(ds) for c in read.children(g) if c.ValueType == "NUM"
+    ]
+    written = {c.ConceptNameCodeSequence[0].CodeMeaning: c.MeasuredValueSequence[0] for c in nums}
+    assert float(written["P(AA dislocation)"].NumericValue) == pytest.approx(3e-5)
+    assert float(written["P(C2-C3 fusion)"].NumericValue) == pytest.approx(99.9999987, abs=1e-4)
+    assert all(len(str(v.NumericValue)) <= 16 for v in written.values())

@@ -68,13 +68,12 @@ def open_runtime(args: argparse.Namespace, shift_px: int | None = None) -> Any:
     """The :class:`inference.runtime.CerviRuntime` that :func:`add_model_options` chose;
     ``shift_px`` overrides its test-time shift."""
     from cervi.settings import resolve_settings
-    from inference.runtime import CerviRuntime  # onnxruntime: only for the commands that run it
+    from inference.runtime import TEST_TIME_SHIFT_PX, CerviRuntime  # onnxruntime: only here
 
     settings, _ = resolve_settings(args.config)
-    extra = {} if shift_px is None else {"shift_px": shift_px}
     return CerviRuntime(
         args.model or settings.inference.model,
         args.roi_model or settings.inference.roi_model,
         settings.inference.threads,
-        **extra,
+        TEST_TIME_SHIFT_PX if shift_px is None else shift_px,
     )

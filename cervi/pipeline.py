@@ -36,7 +36,7 @@ from inference.result import (
 from storage import assembly as assembly_repo
 from storage.db import transaction
 from storage.files import InstanceStore
-from storage.repository import queue_delivery
+from storage.repository import MeasurementRecord, add_measurements, queue_delivery
 from storage.tables import Finding, Instance, Region, Result, Study, StudyState, utcnow
 
 logger = logging.getLogger("cervi.pipeline")
@@ -101,7 +101,9 @@ class ModelAnalyser:
             )
             for view, roi in raw.rois.items()
         }
-        return StudyPrediction(labels, tuple(raw.views_used), regions, _identity(runtime.model))
+        return StudyPrediction(
+            labels, tuple(raw.views_used), regions, _identity(runtime.model), raw.reported
+        )
 
     def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
         return _name_views(self.load(), datasets, free)
@@ -418,6 +420,7 @@ class Pipeline:
                             landmarks={k: list(v) for k, v in region.landmarks.items()},
                         )
                     )
+                add_measurements(session, result.id, _measurement_records(prediction, headers))
             for destination in self.destinations:
                 for sop_uid, path in outgoing:
                     queue_delivery(session, result.id, destination, sop_uid, str(path))
@@ -441,3 +444,21 @@ class Pipeline:
 
 def _ids(study_uid: str, version: int) -> dict[str, object]:
     return {"study_uid": study_uid, "version": version}
+
+
+def _measurement_records(
+    prediction: StudyPrediction, headers: Mapping[str, Dataset]
+) -> list[MeasurementRecord]:
+    """The prediction's measurements as rows of the results database."""
+    return [
+        MeasurementRecord(
+            name=m.key,
+            scope="view" if m.per_view else "study",
+            value=m.value,
+            unit=m.unit,
+            view=m.view,
+            sop_instance_uid=str(headers[m.view].SOPInstanceUID) if m.view in headers else None,
+            lines=[[list(point) for point in line] for line in m.lines],
+        )
+        for m in prediction.measurements
+    ]

@@ -8,6 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from inference.measurements import KINDS, Measurement, MeasurementKind
+
+__all__ = [
+    "KINDS",
+    "VIEWS",
+    "LabelPrediction",
+    "Measurement",
+    "MeasurementKind",
+    "ModelIdentity",
+    "RegionOfInterest",
+    "StudyPrediction",
+    "UnreadableImage",
+]
+
 VIEWS = ("extension", "neutral", "flexion")
 
 
@@ -47,6 +61,7 @@ class StudyPrediction:
     views_used: tuple[str, ...]
     regions: dict[str, RegionOfInterest]
     model: ModelIdentity
+    measurements: tuple[Measurement, ...] = ()
 
     def probability(self, key: str) -> float:
         for label in self.labels:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from inference.labels import LANDMARKS, VIEWS
+from inference.labels import CROP_POINTS, LANDMARKS, VIEWS
+from inference.measurements import Measurement, report
 from inference.preprocess import PixelImage, UnreadableImage, preprocess
 from inference.roi import (
     CropFrame,
@@ -74,6 +75,7 @@ class StudyPrediction:
     model: ModelInfo
     roi_model: ModelInfo
     measurements: dict[str, float] = field(default_factory=dict)
+    reported: tuple[Measurement, ...] = ()
 
     def to_json(self, study_uid: str) -> dict[str, Any]:
         """The ``cervi predict --json`` object for this study."""
@@ -83,7 +85,8 @@ class StudyPrediction:
             "findings": self.findings,
             "views_used": list(self.views_used),
             "roi": self.rois,
-            "measurements": {k: round(v, 2) for k, v in self.measurements.items()},
+            "measurements": {m.name: round(m.value, 2) for m in self.reported}
+            or {k: round(v, 2) for k, v in self.measurements.items()},
             "model": {"name": self.model.name, "version": self.model.version},
         }
 
@@ -209,19 +212,22 @@ class CerviRuntime:
         if outputs.get("measurements") is not None:
             outputs["measurements"] = outputs["measurements"].mean(axis=0, keepdims=True)
         probs = {k: float(probabilities[0, i]) for i, k in enumerate(self.labels)}
-        rois = {}
+        rois, points = {}, {}
         for v, view in enumerate(VIEWS):
             if view in images:
-                # the classifier's landmarks are finer (crop resolution) than the ROI network's
-                # (the six landmarks; the measurement points after them stay internal)
-                fine = frames[view].to_image(landmarks[0, v, : len(LANDMARKS)] * p - 0.5)
+                # the classifier's landmarks are finer (crop resolution) than the ROI network's;
+                # the measurement points after the six landmarks are for the measurements only
+                names = CROP_POINTS[: landmarks.shape[2]]
+                fine = frames[view].to_image(landmarks[0, v, : len(names)] * p - 0.5)
                 roi = detections[view].in_source(images[view])
-                points = images[view].to_source(fine)
-                roi["landmarks"] = {
+                source = images[view].to_source(fine)
+                points[view] = {
                     name: [round(float(x), 1), round(float(y), 1)]
-                    for name, (x, y) in zip(LANDMARKS, points, strict=True)
+                    for name, (x, y) in zip(names, source, strict=True)
                 }
+                roi["landmarks"] = {name: points[view][name] for name in LANDMARKS}
                 rois[view] = roi
+        values = self._measurements(outputs.get("measurements"), order)
         return StudyPrediction(
             probabilities=probs,
             findings={k: probs[k] >= self.model.thresholds.get(k, 0.5) for k in self.labels},
@@ -229,7 +235,10 @@ class CerviRuntime:
             rois=rois,
             model=self.model,
             roi_model=self.roi_model,
-            measurements=self._measurements(outputs.get("measurements"), order),
+            measurements=values,
+            reported=report(values, points, {v: images[v].source_spacing_mm for v in points})
+            if values
+            else (),
         )
 
     def _measurements(self, values: np.ndarray | None, used: list[str]) -> dict[str, float]:

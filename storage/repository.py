@@ -20,6 +20,7 @@ from storage.tables import (
     Delivery,
     DeliveryState,
     Instance,
+    MeasurementRow,
     Study,
     StudyState,
     utcnow,
@@ -192,3 +193,33 @@ def next_delivery_due(session: Session) -> datetime | None:
         Delivery.state == DeliveryState.PENDING.value
     )
     return session.execute(query).scalar_one()
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """A measurement of a result as the results database keeps it (see ``MeasurementRow``)."""
+
+    name: str
+    scope: str  # "view" | "study"
+    value: float
+    unit: str
+    view: str | None = None
+    sop_instance_uid: str | None = None
+    lines: list[list[list[float]]] = field(default_factory=list)
+
+
+def add_measurements(session: Session, result_id: int, records: list[MeasurementRecord]) -> None:
+    """Rows for the measurements of result ``result_id``."""
+    for record in records:
+        session.add(
+            MeasurementRow(
+                result_id=result_id,
+                name=record.name,
+                scope=record.scope,
+                view=record.view,
+                value=record.value,
+                unit=record.unit,
+                sop_instance_uid=record.sop_instance_uid,
+                lines=record.lines,
+            )
+        )

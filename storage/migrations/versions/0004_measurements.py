@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("scope", sa.String(length=8), nullable=False),
         sa.Column("view", sa.String(length=16), nullable=True),
-        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("value", sa.Double(), nullable=False),
         sa.Column("unit", sa.String(length=16), nullable=False),
         sa.Column("sop_instance_uid", sa.String(length=64), nullable=True),
         sa.Column("lines", sa.JSON(), nullable=False),

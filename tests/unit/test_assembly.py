@@ -22,7 +22,6 @@ from dicom_node.assembly import (
     identify_view,
     on_quiet_timer,
     patient_conflict,
-    reopens,
     study_datetime,
 )
 from dicom_node.assembly_rules import (
@@ -33,6 +32,7 @@ from dicom_node.assembly_rules import (
     ViewRule,
 )
 from dicom_node.instance import InstanceMeta
+from storage.states import reopens
 
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
 CR = "1.2.840.10008.5.1.4.1.1.1"

@@ -23,7 +23,6 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.dispatch import Dispatcher
@@ -127,7 +126,7 @@ class StudyAssembler:
         its quiet period had just ended. False when there is no such study."""
         with transaction(self.sessions) as session:
             now = self.clock()
-            study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+            study = studies.by_uid(session, study_uid)
             if study is None:
                 return False
             root = studies.lock_study(session, study.group_id or study.id, now)

@@ -22,8 +22,8 @@ from pydicom import Dataset, dcmread
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.settings import InferenceSettings
-from dicom_node.key_image import CerviKeyImage
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, DocumentReference
+from dicom_node.sr.key_image import CerviKeyImage
 from inference.result import VIEWS, ModelIdentity, StudyPrediction, UnreadableImage
 from storage import deliveries, results, studies
 from storage.db import transaction

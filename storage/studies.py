@@ -10,7 +10,7 @@ never meet a stale read snapshot on SQLite (the write lock is taken before anyth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,10 @@ from inference.labels import VIEWS, View
 from storage import states
 from storage.states import StudyState
 from storage.tables import Dispatch, Instance, Result, Study
+
+
+def by_uid(session: Session, study_uid: str) -> Study | None:
+    return session.scalar(select(Study).where(Study.study_uid == study_uid))
 
 
 def lock_study(session: Session, study_id: int, now: datetime) -> Study | None:
@@ -220,20 +224,35 @@ def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list
     return pending, waiting, ready
 
 
-def start_processing(session: Session, study_uid: str, version: int, now: datetime) -> bool:
-    """For the analysis side: ``ready`` -> ``processing`` if ``version`` is still the current
-    one. False: a late instance re-opened the study meanwhile (or another worker took it)."""
+def _move_version(
+    session: Session,
+    study_uid: str,
+    version: int,
+    sources: Iterable[StudyState],
+    **values: Any,
+) -> bool:
+    """The conditional UPDATE of the analysis side: write ``values`` only while the study is on
+    ``version`` and in one of ``sources``. Returns whether it was written."""
     result = session.execute(
         update(Study)
         .where(
             Study.study_uid == study_uid,
             Study.result_version == version,
-            Study.state.in_(states.sources(StudyState.PROCESSING)),
+            Study.state.in_(sources),
         )
-        .values(state=StudyState.PROCESSING.value, updated_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def start_processing(session: Session, study_uid: str, version: int, now: datetime) -> bool:
+    """For the analysis side: ``ready`` -> ``processing`` if ``version`` is still the current
+    one. False: a late instance re-opened the study meanwhile (or another worker took it)."""
+    new = StudyState.PROCESSING
+    return _move_version(
+        session, study_uid, version, states.sources(new), state=new.value, updated_at=now
+    )
 
 
 def finish_version(
@@ -250,33 +269,30 @@ def finish_version(
     (the result row is kept either way)."""
     if state not in states.OUTCOMES:
         raise states.IllegalTransition(f"{state} is not an outcome")
-    result = session.execute(
-        update(Study)
-        .where(
-            Study.study_uid == study_uid,
-            Study.result_version == version,
-            Study.state.in_(states.IN_ANALYSIS),
-        )
-        .values(state=state.value, state_reason=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
+    return _move_version(
+        session,
+        study_uid,
+        version,
+        states.IN_ANALYSIS,
+        state=state.value,
+        state_reason=reason,
+        updated_at=now,
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def fail_report(session: Session, study_uid: str, version: int, reason: str, now: datetime) -> bool:
     """For the analysis side: the "not analysed" report of ``version`` could not be made, so
     the version ends ``failed`` (only while the study is still on it)."""
-    result = session.execute(
-        update(Study)
-        .where(
-            Study.study_uid == study_uid,
-            Study.result_version == version,
-            Study.state.in_(states.sources(StudyState.FAILED)),
-        )
-        .values(state=StudyState.FAILED.value, state_reason=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
+    new = StudyState.FAILED
+    return _move_version(
+        session,
+        study_uid,
+        version,
+        states.sources(new),
+        state=new.value,
+        state_reason=reason,
+        updated_at=now,
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def requeue_interrupted(session: Session, now: datetime) -> int:

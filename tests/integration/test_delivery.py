@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from cervi.bootstrap import Service
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, Sender
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
 from dicom_node.scu import DimseDestination, StowDestination
 from dicom_node.sop import STORAGE_SOP_CLASSES
 from storage import deliveries

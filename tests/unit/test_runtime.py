@@ -49,6 +49,10 @@ def test_a_full_study(models: tuple[Path, Path], study: dict[str, pydicom.Datase
     result = runtime.analyse_datasets(study)
     assert result.views_used == VIEWS
     assert set(result.probabilities) == set(LABELS)
+    # each label carries the code its model file gives it (cervi.codes)
+    assert [(lab.code, lab.meaning) for lab in result.labels] == [
+        (runtime.model.codes[k]["value"], runtime.model.codes[k]["meaning"]) for k in LABELS
+    ]
     assert all(0.0 <= p <= 1.0 for p in result.probabilities.values())
     roi = result.regions["neutral"]
     assert len(roi.box) == 4 and set(roi.landmarks) == set(LANDMARKS)

@@ -1,4 +1,5 @@
-"""Reading Cervi's TID 1500 content trees back (private to ``dicom_node.sr``).
+"""Reading Cervi's TID 1500 content trees back: the walks the report classes' properties use,
+and tests and tools that look inside a report.
 
 Plain walks over pydicom datasets: concept names are compared by (scheme, value) with the
 constants in :mod:`dicom_node.codes`.

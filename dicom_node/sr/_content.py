@@ -1,6 +1,6 @@
 """Content-tree builders shared by Cervi's TID 1500 reports (private to ``dicom_node.sr``).
 
-Each function returns highdicom content items or templates; ``_sr_document`` turns the root
+Each function returns highdicom content items or templates; ``_document`` turns the root
 into a document. Codes come from :mod:`dicom_node.codes` only.
 """
 

@@ -1,6 +1,7 @@
 """The outbox worker: sends due deliveries, retries transient failures with capped exponential
 backoff, stops at permanent ones. Runs as an APScheduler job; every decision is a database row,
 so a restart picks up where it stopped, and a resend is harmless (SR UIDs are deterministic).
+The rows are ``storage.deliveries``'; the retry policy is this module's.
 """
 
 from __future__ import annotations

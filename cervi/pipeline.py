@@ -4,7 +4,10 @@
 path ends in a recorded state: ``analysed`` with its SR queued for delivery, ``not_analysed``
 (missing or unreadable views, also with an SR saying so), or ``failed`` with the reason. Only
 the current version of a study is written as its state: a study re-opened by a late instance
-keeps ``receiving`` (its result row is kept all the same).
+keeps ``receiving`` (its result row is kept all the same). The model is
+``inference.runtime.CerviRuntime`` (its :class:`~inference.result.StudyPrediction` goes straight
+into the SR and the result rows); the database is reached through the repositories
+``storage.studies``, ``storage.results`` and ``storage.deliveries``.
 """
 
 from __future__ import annotations

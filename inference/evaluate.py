@@ -64,11 +64,11 @@ def evaluate(
         result = runtime.analyse(images)
         y.append([record.labels.get(k, 0) for k in labels])
         full.append([result.probabilities[k] for k in labels])
-        for view, roi in result.rois.items():
+        for view, region in result.regions.items():
             if view in record.roi:
-                ious.append(box_iou(np.array(roi["box"]), record.roi[view]))
-            view_hits.append(roi["view"] == view)
-        for m in result.reported:
+                ious.append(box_iou(np.array(region.box), record.roi[view]))
+            view_hits.append(region.view_from_image == view)
+        for m in result.measurements:
             truth = truth_value(record.measurements, m.key, m.view)
             if truth is not None:
                 errors.setdefault(m.name, []).append(abs(m.value - truth))

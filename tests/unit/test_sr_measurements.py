@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from pydicom import Dataset
 
-from dicom_node import _sr_read as read
 from dicom_node import codes
-from dicom_node._sr_measure import call_text
+from dicom_node.sr import read
+from dicom_node.sr._measure import call_text
 from inference.result import LabelPrediction
 from tests.support.results import ADI_MM, from_bytes, ohif_problems, prediction, to_bytes
 from tests.unit.test_sr import build

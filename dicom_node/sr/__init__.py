@@ -5,6 +5,12 @@ Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results
 - :class:`CerviNotAnalysedReport`: the "insufficient views / unreadable" outcome.
 - :func:`read_report`: either of them from a dataset (for example one read back from the PACS).
 
+The package: ``_content`` (content-tree builders), ``_document`` (the document layer, UIDs,
+predecessor references), ``_checks`` (argument checks), :mod:`~dicom_node.sr.read` (walks over a
+report's content tree), :mod:`~dicom_node.sr.key_image` (the Secondary Capture key image, built
+with the same UIDs, checks and label order) and its ``_render``. Only this module, ``read`` and
+``key_image`` are imported from outside the package.
+
 UIDs derive from (study, model sha256, result version) (:class:`ResultUIDs`), so building the same
 result twice gives the same bytes apart from the ``content_datetime`` the caller passes.
 
@@ -31,12 +37,12 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation
 
-from dicom_node import _sr_checks as checks
-from dicom_node import _sr_content as content
-from dicom_node import _sr_measure as measure
-from dicom_node import _sr_read as read
 from dicom_node import codes
-from dicom_node._sr_document import (
+from dicom_node.sr import _checks as checks
+from dicom_node.sr import _content as content
+from dicom_node.sr import _measure as measure
+from dicom_node.sr import read
+from dicom_node.sr._document import (
     SERIES_NUMBER,
     CerviReport,
     DocumentReference,
@@ -67,7 +73,7 @@ class CerviImagingMeasurementReport(CerviReport):
     its measurements (NUM, mm and deg, INFERRED FROM the SCOORD lines they are measured
     between); once, after the first view's groups, TID 1501 study groups with the calls (a
     Comment per label: present/absent, probability, threshold) and the study measurements
-    (``dicom_node._sr_measure``); "Qualitative Evaluations": per label, Present/Absent (CODE)
+    (``dicom_node.sr._measure``); "Qualitative Evaluations": per label, Present/Absent (CODE)
     with its probability (NUM, inferred from the images the model used) and TID 4019 with the
     threshold as a parameter under it; for a demo model, the "not for diagnostic use" notice.
     Every group in "Imaging Measurements" has an outline: OHIF 3.13 fails on one without.

@@ -1,4 +1,4 @@
-"""Measurement and study-level groups of Cervi's TID 1500 report (private to ``dicom_node.sr``).
+"""Measurement and study-level groups of Cervi's TID 1500 report (private to :mod:`dicom_node.sr`).
 
 Per view, beside the view's ROI group: a TID 1501 group whose NUM items are the measurements
 read on that view (mm, deg in UCUM), each INFERRED FROM the SCOORD lines it is measured between
@@ -19,7 +19,7 @@ import numpy as np
 from pydicom import Dataset
 
 from dicom_node import codes
-from dicom_node._sr_content import algorithm_id, demo_evaluations, percent, tracking
+from dicom_node.sr._content import algorithm_id, demo_evaluations, percent, tracking
 from inference.result import LabelPrediction, Measurement, ModelIdentity, RegionOfInterest
 
 MAX_LINES = 5  # OHIF draws at most five lines per group

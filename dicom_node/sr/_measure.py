@@ -4,10 +4,10 @@ Per view, beside the view's ROI group: a TID 1501 group whose NUM items are the 
 read on that view (mm, deg in UCUM), each INFERRED FROM the SCOORD lines it is measured between
 on that image. For the study, once: TID 1501 groups on the neutral view (the first view used,
 without one) holding the calls (present/absent, probability, threshold) and the study-level
-measurements. Each group opens with a Comment (TEXT) that names what it shows; OHIF 3.13 draws a
-group's Comment items and NUM items as the lines of its label, at most five, beside the first
-SCOORD of each NUM. A group with no drawable SCOORD would break OHIF, so every group built here
-has one.
+measurements. A view's group opens with a Comment (TEXT) naming the view; the study groups'
+Comments are the calls. OHIF 3.13 draws a group's Comment items, then its NUM items, as the lines
+of its label (the first five) beside the first SCOORD of each NUM; a group with no drawable
+SCOORD would break OHIF, so every group built here has one.
 """
 
 from __future__ import annotations
@@ -22,22 +22,19 @@ from dicom_node import codes
 from dicom_node.sr._content import algorithm_id, demo_evaluations, percent, tracking
 from inference.result import LabelPrediction, Measurement, ModelIdentity, RegionOfInterest
 
-MAX_LINES = 5  # OHIF draws at most five lines per group
-
-#: How the study-level groups are filled, in order: (calls, measurements) per group. Each group
-#: leads with a measurement drawn on the neutral view, so that OHIF can place it there.
+#: The study-level groups, on the first view shown: (calls, measurements) each. OHIF draws a
+#: group's label beside its lines (right of them, from their middle down) and only its first five
+#: lines, so the calls and the values they rest on come first, and each group's lines keep to one
+#: level of the spine: the first at the skull base (Chamberlain's line, basion-dens), the second
+#: at C2-C3. The changes over the views have no line of their own on one image.
 STUDY_LAYOUT: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (
-        ("atlantoaxial_instability", "atlantoaxial_dislocation"),
-        ("basion_dens_interval_mm", "adi_change_mm"),
+        ("atlantoaxial_instability", "atlantoaxial_dislocation", "basilar_invagination"),
+        ("adi_change_mm", "dens_above_chamberlain_mm", "basion_dens_interval_mm"),
     ),
     (
-        ("basilar_invagination", "os_odontoideum"),
-        ("dens_above_chamberlain_mm", "ossicle_gap_mm"),
-    ),
-    (
-        ("atlas_assimilation", "c2_c3_fusion"),
-        ("occiput_c1_motion_deg", "c2_c3_motion_deg", "c2_c3_disc_height_mm"),
+        ("os_odontoideum", "atlas_assimilation", "c2_c3_fusion"),
+        ("occiput_c1_motion_deg", "c2_c3_motion_deg", "c2_c3_disc_height_mm", "ossicle_gap_mm"),
     ),
 )
 
@@ -85,7 +82,7 @@ def _num(measurement: Measurement, scoords: Sequence[hsr.ScoordContentItem]) -> 
     """A measurement as NUM (UCUM unit), INFERRED FROM what it is measured between."""
     item = hsr.NumContentItem(
         name=codes.MEASUREMENTS[measurement.key],
-        value=round(measurement.value, 2),
+        value=float(f"{measurement.value:.6g}"),
         unit=codes.UNITS[measurement.unit],
         relationship_type=hsr.RelationshipTypeValues.CONTAINS,
     )
@@ -139,7 +136,7 @@ def view_measurement_group(
         view,
         f"Measurements, {view}",
         codes.VIEW_MEASUREMENTS,
-        items[:MAX_LINES],
+        items,
         model,
         base,
     )
@@ -154,12 +151,12 @@ def study_groups(
     base: tuple[str, ...],
 ) -> list[hsr.MeasurementsAndQualitativeEvaluations]:
     """The study-level results, once: the calls as Comment lines and the study measurements as
-    NUM items, in groups of at most five lines placed on the neutral view (OHIF places a group
-    by its first drawable SCOORD). A group without a measurement line to draw (a model without
-    measurements, no neutral view) borrows the outline of the region the model read."""
+    NUM items (:data:`STUDY_LAYOUT`), on the view whose lines they carry (the neutral view). A
+    group without a measurement line to draw (a model without measurements, no neutral view)
+    gets its first call's probability INFERRED FROM the outline of the region the model read,
+    so that OHIF can place it."""
     by_label = {lab.key: lab for lab in labels}
     by_key = {m.key: m for m in measurements if not m.per_view}
-    per_view = [m for m in measurements if m.per_view]
     groups = []
     layout = list(STUDY_LAYOUT)
     others = [k for k in by_label if not any(k in calls for calls, _ in layout)]
@@ -169,15 +166,13 @@ def study_groups(
         shown = [by_label[k] for k in calls if k in by_label]
         items: list[hsr.ContentItem] = [_comment(call_text(label)) for label in shown]
         nums = [
-            _num(by_key[key], _study_lines(by_key[key], per_view, images))
-            for key in keys
-            if key in by_key
+            _num(by_key[key], _study_lines(by_key[key], images)) for key in keys if key in by_key
         ]
         if shown and not any(n.get("ContentSequence") for n in nums):
             nums.insert(0, _probability_on_region(shown[0], images, regions))
         items += nums
         if items:
-            groups.append((index, items[:MAX_LINES]))
+            groups.append((index, items))
     return [
         _group(
             "study",
@@ -211,21 +206,10 @@ def _probability_on_region(
 
 
 def _study_lines(
-    measurement: Measurement, per_view: Sequence[Measurement], images: dict[str, Dataset]
+    measurement: Measurement, images: dict[str, Dataset]
 ) -> list[hsr.ScoordContentItem]:
-    """What a study measurement is inferred from: its own lines on its view, or for a motion
-    the angle lines on every view, neutral first (OHIF draws the first)."""
-    if measurement.lines and measurement.view is not None:
-        return _lines_on(measurement, images.get(measurement.view))
-    angle = {
-        "occiput_c1_motion_deg": "occiput_c1_angle_deg",
-        "c2_c3_motion_deg": "c2_c3_angle_deg",
-    }.get(measurement.key)
-    if angle is None:
+    """The lines a study measurement is measured between on its view (none for a change over
+    the views)."""
+    if measurement.view is None:
         return []
-    order = ("neutral", "flexion", "extension")
-    sources = sorted(
-        (m for m in per_view if m.key == angle and m.view in images),
-        key=lambda m: order.index(m.view or "neutral"),
-    )
-    return [s for m in sources for s in _lines_on(m, images[m.view or "neutral"])]
+    return _lines_on(measurement, images.get(measurement.view))

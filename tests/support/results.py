@@ -97,7 +97,7 @@ def measurements(boxes: dict[str, tuple[float, float, float, float]]) -> tuple[M
         "dens_above_chamberlain_mm": 1.7,
         "basion_dens_interval_mm": 6.2,
         "c2_c3_disc_height_mm": 4.8,
-        "ossicle_gap_mm": 0.0,
+        "ossicle_gap_mm": 0.4,
     }
     return report(values, points, {view: (0.5, 0.5) for view in boxes})
 

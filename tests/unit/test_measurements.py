@@ -111,3 +111,21 @@ def test_truth_names() -> None:
     assert truth_value(truth, "adi_change_mm", None) == 2.0
     assert Measurement("adi_mm", 1.0, "flexion").name == "adi_mm_flexion"
     assert Measurement("adi_change_mm", 1.0).name == "adi_change_mm"
+
+
+def test_evaluate_reports_mean_absolute_error_against_the_targets() -> None:
+    from inference.evaluate import measurement_errors
+
+    out = measurement_errors(
+        {
+            "adi_mm_flexion": [0.2, 0.4, 1.2],
+            "c2_c3_motion_deg": [1.0, 4.0],
+            "ossicle_gap_mm": [0.1],
+        }
+    )
+    assert list(out) == ["adi_mm_flexion", "c2_c3_motion_deg", "ossicle_gap_mm"]
+    assert out["adi_mm_flexion"]["mae"] == pytest.approx(0.6)
+    assert (out["adi_mm_flexion"]["target"], out["adi_mm_flexion"]["met"]) == (0.5, False)
+    assert (out["c2_c3_motion_deg"]["target"], out["c2_c3_motion_deg"]["met"]) == (2.0, False)
+    assert out["c2_c3_motion_deg"]["unit"] == "deg" and out["c2_c3_motion_deg"]["n"] == 2
+    assert "target" not in out["ossicle_gap_mm"]

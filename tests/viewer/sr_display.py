@@ -63,10 +63,12 @@ def js_fixed(value: float, digits: int = 2) -> str:
 
 
 def _line(num: Dataset) -> str:
+    """A NUM's line; OHIF writes a value of 0 as nothing (``NumericValue ? ... : ''``)."""
     measured = num.MeasuredValueSequence[0]
     unit = measured.MeasurementUnitsCodeSequence[0].CodeValue
     meaning = num.ConceptNameCodeSequence[0].CodeMeaning
-    return f"{meaning}: {js_fixed(float(measured.NumericValue))} {unit}"
+    value = float(measured.NumericValue)
+    return f"{meaning}: {js_fixed(value) if value else ''} {unit}"
 
 
 def groups_without_scoord(sr: Dataset) -> list[str]:

@@ -14,10 +14,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from pydicom.uid import generate_uid
 from sqlalchemy.orm import Session, sessionmaker
 
-from cervi.settings import Destination, RetrySettings
+from cervi.settings import Destination, ListenerTlsSettings, RetrySettings
+from dicom_node.commitment import CommitmentSink
 from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
+from dicom_node.tls import ClientTls
+from storage.commitments import assign_transaction
 from storage.db import transaction
 from storage.repository import due_deliveries, next_delivery_due
 from storage.tables import Delivery, DeliveryState, utcnow
@@ -27,20 +31,42 @@ logger = logging.getLogger("cervi.delivery")
 
 class Sender(Protocol):
     name: str
+    commitment: bool  # "delivered" needs the destination's storage commitment
+    commitment_timeout: float
 
-    def send(self, files: Sequence[Path]) -> SendOutcome: ...
+    def send(self, files: Sequence[Path], transaction_uid: str | None = None) -> SendOutcome: ...
 
 
-def make_sender(destination: Destination, calling_ae_title: str) -> Sender:
-    """The sender for one configured destination (settings validated its fields)."""
+def make_sender(
+    destination: Destination,
+    calling_ae_title: str,
+    node_tls: ListenerTlsSettings | None = None,
+    reports: CommitmentSink | None = None,
+) -> Sender:
+    """The sender for one configured destination (settings validated its fields).
+
+    A TLS destination without its own client certificate presents the listener's
+    (``node.tls``), which is what a PACS requiring mutual TLS usually trusts.
+    """
     if destination.kind == "stow":
         return StowDestination(destination.name, str(destination.url))
+    tls = None
+    if destination.tls is not None:
+        certificate, key = destination.tls.certificate, destination.tls.private_key
+        if certificate is None and node_tls is not None:
+            certificate, key = node_tls.certificate, node_tls.private_key
+        tls = ClientTls(destination.tls.ca, certificate, key, destination.tls.verify_hostname)
+        tls.context()  # unreadable files stop the start (TlsConfigError), not each delivery
     return DimseDestination(
         destination.name,
         str(destination.ae_title),
         str(destination.host),
         int(destination.port or 0),
         calling_ae_title=calling_ae_title,
+        tls=tls,
+        commitment=destination.commitment,
+        commitment_timeout=destination.commitment_timeout_seconds,
+        reports=reports,
     )
 
 
@@ -79,26 +105,57 @@ class DeliveryWorker:
         with self.sessions() as session:
             due = due_deliveries(session, now)
             batches: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            unanswered = 0
             for row in due:
                 batches[row.destination].append((row.id, row.path))
+                unanswered += row.state == DeliveryState.COMMITTING.value
+        if unanswered:
+            logger.warning(
+                "no storage commitment in time; sending again", extra={"deliveries": unanswered}
+            )
         delivered = 0
         for destination, rows in batches.items():
+            ids = [row_id for row_id, _ in rows]
             sender = self.senders.get(destination)
             if sender is None:
                 outcome = SendOutcome(Verdict.PERMANENT, "destination not configured")
+            elif sender.commitment:
+                transaction_uid = generate_uid()
+                with transaction(self.sessions) as session:
+                    assign_transaction(session, ids, transaction_uid)
+                outcome = sender.send([Path(path) for _, path in rows], transaction_uid)
             else:
                 outcome = sender.send([Path(path) for _, path in rows])
-            self._record([row_id for row_id, _ in rows], outcome, destination)
+            timeout = sender.commitment_timeout if sender is not None else 0.0
+            self._record(ids, outcome, destination, timeout)
             delivered += len(rows) if outcome.delivered else 0
         return delivered
 
-    def _record(self, ids: list[int], outcome: SendOutcome, destination: str) -> None:
+    def _record(
+        self, ids: list[int], outcome: SendOutcome, destination: str, commitment_timeout: float
+    ) -> None:
         now = self.clock()
         with transaction(self.sessions) as session:
             for delivery in session.query(Delivery).filter(Delivery.id.in_(ids)):
+                if delivery.state == DeliveryState.COMMITTED.value:
+                    continue  # the report came back before this answer was written
+                unanswered = delivery.state == DeliveryState.COMMITTING.value
                 delivery.attempts += 1
                 delivery.last_error = None if outcome.delivered else outcome.detail
-                if outcome.verdict is Verdict.DELIVERED:
+                if outcome.commitment_requested:
+                    if unanswered:
+                        delivery.last_error = (
+                            f"the previous commitment request had no answer within "
+                            f"{commitment_timeout:g} s"
+                        )
+                    delivery.state = DeliveryState.COMMITTING.value
+                    delivery.delivered_at = now
+                    delivery.next_attempt_at = now + timedelta(seconds=commitment_timeout)
+                    if unanswered and delivery.attempts >= self.policy.max_attempts:
+                        # A late report still marks it committed (storage.commitments).
+                        delivery.state = DeliveryState.FAILED.value
+                        delivery.next_attempt_at = None
+                elif outcome.verdict is Verdict.DELIVERED:
                     delivery.state = DeliveryState.DELIVERED.value
                     delivery.delivered_at = now
                     delivery.next_attempt_at = None
@@ -109,6 +166,7 @@ class DeliveryWorker:
                     delivery.state = DeliveryState.FAILED.value
                     delivery.next_attempt_at = None
                 else:
+                    delivery.state = DeliveryState.PENDING.value
                     delivery.next_attempt_at = now + self.policy.delay(delivery.attempts)
         log = logger.info if outcome.delivered else logger.warning
         log(
@@ -123,7 +181,11 @@ class DeliveryWorker:
             delivery = session.get(Delivery, delivery_id)
             if delivery is None:
                 return False
-            if delivery.state != DeliveryState.DELIVERED.value:
+            if delivery.state in (
+                DeliveryState.PENDING.value,
+                DeliveryState.COMMITTING.value,
+                DeliveryState.FAILED.value,
+            ):
                 delivery.state = DeliveryState.PENDING.value
                 delivery.next_attempt_at = self.clock()
             return True

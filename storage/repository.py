@@ -175,11 +175,16 @@ def queue_delivery(
     return delivery
 
 
+# Outbox rows the worker sends when due: pending ones, and those whose storage commitment
+# was not answered in time (their next_attempt_at is the commitment deadline).
+SENDABLE = (DeliveryState.PENDING.value, DeliveryState.COMMITTING.value)
+
+
 def due_deliveries(session: Session, now: datetime, limit: int = 200) -> list[Delivery]:
-    """Pending outbox rows whose next attempt is due, oldest first."""
+    """Sendable outbox rows whose next attempt is due, oldest first."""
     query = (
         select(Delivery)
-        .where(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
+        .where(Delivery.state.in_(SENDABLE), Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
     )
@@ -187,8 +192,6 @@ def due_deliveries(session: Session, now: datetime, limit: int = 200) -> list[De
 
 
 def next_delivery_due(session: Session) -> datetime | None:
-    """When the earliest pending delivery is due (None when the outbox is empty)."""
-    query = select(func.min(Delivery.next_attempt_at)).where(
-        Delivery.state == DeliveryState.PENDING.value
-    )
+    """When the earliest sendable delivery is due (None when the outbox is empty)."""
+    query = select(func.min(Delivery.next_attempt_at)).where(Delivery.state.in_(SENDABLE))
     return session.execute(query).scalar_one()

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from cervi import api_models as m
 from cervi import metrics
-from cervi.auth import Forbidden, Principal, Role, TokenBook, requires
+from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
 from storage.db import current_revision, transaction
 from storage.queries import StudyFilter, list_studies, sr_path, study_detail
@@ -28,10 +28,7 @@ DATE = r"^\d{8}$"
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
     app.state.service = service
-    book = TokenBook(service.settings.api)
-    app.state.tokens = book
-    reader = requires(book, Role.READER)
-    operator = requires(book, Role.OPERATOR)
+    app.state.tokens = TokenBook(service.settings.api)
 
     def audit(kind: str, principal: Principal, **fields: Any) -> None:
         with transaction(service.sessions) as session:
@@ -60,7 +57,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies",
         tags=["studies"],
         response_model=m.StudyList,
-        dependencies=[Depends(reader)],
+        dependencies=[Depends(READER)],
     )
     def studies(
         patient_id: str | None = None,
@@ -98,7 +95,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies/{study_uid}",
         tags=["studies"],
         response_model=m.StudyDetail,
-        dependencies=[Depends(reader)],
+        dependencies=[Depends(READER)],
     )
     def study(study_uid: str) -> dict[str, Any]:
         """One study: its views (and the rule that named each), result versions, deliveries."""
@@ -112,7 +109,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies/{study_uid}/sr",
         tags=["studies"],
         response_class=FileResponse,
-        dependencies=[Depends(reader)],
+        dependencies=[Depends(READER)],
     )
     def structured_report(study_uid: str, version: int | None = Query(None, ge=1)) -> FileResponse:
         """The SR of the newest (or the given) result version, as application/dicom."""
@@ -129,7 +126,7 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.Accepted,
     )
     def reprocess(
-        study_uid: str, principal: Annotated[Principal, Depends(operator)]
+        study_uid: str, principal: Annotated[Principal, Depends(OPERATOR)]
     ) -> dict[str, str]:
         """Analyse the study again as a new result version (operators only)."""
         found = service.reprocess(study_uid)
@@ -146,7 +143,7 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.Accepted,
     )
     def retry_delivery(
-        delivery_id: int, principal: Annotated[Principal, Depends(operator)]
+        delivery_id: int, principal: Annotated[Principal, Depends(OPERATOR)]
     ) -> dict[str, str]:
         """Send a waiting or failed delivery again now (operators only)."""
         found = service.retry_delivery(delivery_id)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cervi.settings import ApiSettings
@@ -88,15 +88,18 @@ class TokenBook:
         return found
 
 
-def requires(book: TokenBook, role: Role) -> Callable[..., Principal]:
+def requires(role: Role) -> Callable[..., Principal]:
     """A FastAPI dependency: the request's principal, which must hold ``role``.
 
+    The tokens are the application's (``app.state.tokens``, a :class:`TokenBook`).
     401 without a valid bearer token, 403 with a valid token whose role may not.
     """
 
     def dependency(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> Principal:
+        book: TokenBook = request.app.state.tokens
         if book.open:
             return Principal(OPEN_NAME, Role.OPERATOR)
         principal = book.identify(credentials.credentials) if credentials else None
@@ -111,6 +114,11 @@ def requires(book: TokenBook, role: Role) -> Callable[..., Principal]:
         return principal
 
     return dependency
+
+
+# The dependencies the routes use: ``Depends(READER)``, ``Depends(OPERATOR)``.
+READER = requires(Role.READER)
+OPERATOR = requires(Role.OPERATOR)
 
 
 class Forbidden(HTTPException):

@@ -4,14 +4,15 @@ refuses, or never answers. Its reports go to Cervi's running listener on a new a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 from pydicom import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.presentation import build_role
@@ -143,6 +144,12 @@ def _worker(service: Service, pacs: FakePacs, clock: Clock, timeout: float = 60)
     return DeliveryWorker(service.sessions, {"pacs": sender}, POLICY, clock=clock)
 
 
+async def _get(service: Service, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=create_app(service))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cervi") as client:
+        return await client.get(path)
+
+
 def _rows(service: Service) -> list[Delivery]:
     with service.sessions() as session:
         return list(session.scalars(select(Delivery).order_by(Delivery.id)))
@@ -173,7 +180,7 @@ def test_delivery_is_committed_only_when_the_pacs_confirms(cervi: Service, tmp_p
     with cervi.sessions() as session:
         audit = session.scalars(select(AuditEvent).where(AuditEvent.kind == "commitment_report"))
         assert [a.calling_ae for a in audit] == ["FAKEPACS"]
-    detail = TestClient(create_app(cervi)).get("/api/v1/studies/1.2.826.0.1.3680043.10.1434.99")
+    detail = asyncio.run(_get(cervi, "/api/v1/studies/1.2.826.0.1.3680043.10.1434.99"))
     assert detail.status_code == 200
     deliveries = detail.json()["results"][0]["deliveries"]
     assert [d["state"] for d in deliveries] == ["committed", "committed"]

@@ -19,7 +19,7 @@ from cervi.settings import Settings
 from dicom_node.scu import DimseDestination, Verdict
 from storage.db import transaction
 from storage.repository import queue_delivery
-from storage.tables import Delivery, DeliveryState, Instance, Result, Study
+from storage.tables import AuditEvent, Delivery, DeliveryState, Instance, Result, Study
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
 from tests.support.certs import Pki, make_pki
@@ -138,6 +138,14 @@ def test_delivery_over_tls_is_committed_by_orthanc(secure_pair, tmp_path: Path) 
         for i in pacs.get("/instances")
     }
     assert stored == set(uids)
+    # Orthanc sent the report on its own association to Cervi's TLS listener (on the sending
+    # association the calling AE would be Cervi's).
+    with cervi.sessions() as session:
+        reports = list(
+            session.scalars(select(AuditEvent).where(AuditEvent.kind == "commitment_report"))
+        )
+    assert [r.calling_ae for r in reports] == ["ORTHANC"]
+    assert "2 committed, 0 failed" in (reports[0].detail or "")
 
 
 def test_orthanc_tls_refuses_plain_dicom(secure_pair, tmp_path: Path) -> None:

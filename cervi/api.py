@@ -12,17 +12,18 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-from sqlalchemy import text
 
 from cervi import api_models as m
 from cervi import metrics
 from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
-from storage.db import current_revision, transaction
+from storage.db import current_revision, ping, transaction
+from storage.instances import add_audit
 from storage.queries import StudyFilter, list_studies, sr_path, study_detail
-from storage.repository import add_audit
+from storage.states import StudyState
 
 DATE = r"^\d{8}$"
+STATE = f"^({'|'.join(StudyState)})$"
 
 
 def create_app(service: Service) -> FastAPI:
@@ -64,10 +65,7 @@ def create_app(service: Service) -> FastAPI:
         accession_number: str | None = Query(None, alias="accession"),
         date_from: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         date_to: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
-        state: str | None = Query(
-            None,
-            pattern="^(receiving|ready|processing|analysed|not_analysed|failed|ignored)$",
-        ),
+        state: str | None = Query(None, pattern=STATE),
         finding: str | None = Query(None, description="label key present in the latest result"),
         min_probability: float | None = Query(None, ge=0, le=1),
         model_version: str | None = None,
@@ -159,8 +157,7 @@ def create_app(service: Service) -> FastAPI:
 def _health(service: Service) -> dict[str, Any]:
     database: dict[str, Any] = {"ok": False}
     try:
-        with service.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping(service.engine)
         database = {
             "ok": True,
             "dialect": service.engine.dialect.name,

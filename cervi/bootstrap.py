@@ -22,9 +22,9 @@ from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
 from dicom_node.tls import ServerTls
-from storage.assembly import requeue_interrupted
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
+from storage.studies import requeue_interrupted
 from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.bootstrap")

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.delivery import RetryPolicy
 from dicom_node.commitment import CommitmentReport
-from storage.commitments import record_report
 from storage.db import transaction
-from storage.repository import add_audit
+from storage.deliveries import record_report
+from storage.instances import add_audit
 from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.commitment")

@@ -1,6 +1,7 @@
 """The outbox worker: sends due deliveries, retries transient failures with capped exponential
 backoff, stops at permanent ones. Runs as an APScheduler job; every decision is a database row,
 so a restart picks up where it stopped, and a resend is harmless (SR UIDs are deterministic).
+The rows are ``storage.deliveries``'; the retry policy is this module's.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from cervi.settings import Destination, ListenerTlsSettings, RetrySettings
 from dicom_node.commitment import CommitmentSink
 from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
 from dicom_node.tls import ClientTls
-from storage.commitments import assign_transaction
+from storage import deliveries
 from storage.db import transaction
-from storage.repository import due_deliveries, next_delivery_due
-from storage.tables import Delivery, DeliveryState, utcnow
+from storage.tables import DeliveryState, utcnow
 
 logger = logging.getLogger("cervi.delivery")
 
@@ -103,7 +103,7 @@ class DeliveryWorker:
         """Send every due delivery, one association per destination; return how many went out."""
         now = self.clock()
         with self.sessions() as session:
-            due = due_deliveries(session, now)
+            due = deliveries.due(session, now)
             batches: dict[str, list[tuple[int, str]]] = defaultdict(list)
             unanswered = 0
             for row in due:
@@ -122,7 +122,7 @@ class DeliveryWorker:
             elif sender.commitment:
                 transaction_uid = generate_uid()
                 with transaction(self.sessions) as session:
-                    assign_transaction(session, ids, transaction_uid)
+                    deliveries.assign_transaction(session, ids, transaction_uid)
                 outcome = sender.send([Path(path) for _, path in rows], transaction_uid)
             else:
                 outcome = sender.send([Path(path) for _, path in rows])
@@ -136,38 +136,19 @@ class DeliveryWorker:
     ) -> None:
         now = self.clock()
         with transaction(self.sessions) as session:
-            for delivery in session.query(Delivery).filter(Delivery.id.in_(ids)):
-                if delivery.state == DeliveryState.COMMITTED.value:
-                    continue  # the report came back before this answer was written
-                unanswered = delivery.state == DeliveryState.COMMITTING.value
-                delivery.attempts += 1
-                delivery.last_error = None if outcome.delivered else outcome.detail
-                if outcome.commitment_requested:
-                    if unanswered:
-                        delivery.last_error = (
-                            f"the previous commitment request had no answer within "
-                            f"{commitment_timeout:g} s"
-                        )
-                    delivery.state = DeliveryState.COMMITTING.value
-                    delivery.delivered_at = now
-                    delivery.next_attempt_at = now + timedelta(seconds=commitment_timeout)
-                    if unanswered and delivery.attempts >= self.policy.max_attempts:
-                        # A late report still marks it committed (storage.commitments).
-                        delivery.state = DeliveryState.FAILED.value
-                        delivery.next_attempt_at = None
-                elif outcome.verdict is Verdict.DELIVERED:
-                    delivery.state = DeliveryState.DELIVERED.value
-                    delivery.delivered_at = now
-                    delivery.next_attempt_at = None
-                elif (
-                    outcome.verdict is Verdict.PERMANENT
-                    or delivery.attempts >= self.policy.max_attempts
-                ):
-                    delivery.state = DeliveryState.FAILED.value
-                    delivery.next_attempt_at = None
-                else:
-                    delivery.state = DeliveryState.PENDING.value
-                    delivery.next_attempt_at = now + self.policy.delay(delivery.attempts)
+            deliveries.record_attempt(
+                session,
+                ids,
+                delivered=outcome.verdict is Verdict.DELIVERED,
+                permanent=outcome.verdict is Verdict.PERMANENT,
+                detail=outcome.detail,
+                now=now,
+                max_attempts=self.policy.max_attempts,
+                delay=self.policy.delay,
+                commitment_wait=(
+                    timedelta(seconds=commitment_timeout) if outcome.commitment_requested else None
+                ),
+            )
         log = logger.info if outcome.delivered else logger.warning
         log(
             "delivery %s",
@@ -178,17 +159,7 @@ class DeliveryWorker:
     def retry(self, delivery_id: int) -> bool:
         """Make a failed or waiting delivery due now (the API's retry); False if unknown."""
         with transaction(self.sessions) as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                return False
-            if delivery.state in (
-                DeliveryState.PENDING.value,
-                DeliveryState.COMMITTING.value,
-                DeliveryState.FAILED.value,
-            ):
-                delivery.state = DeliveryState.PENDING.value
-                delivery.next_attempt_at = self.clock()
-            return True
+            return deliveries.make_due(session, delivery_id, self.clock())
 
 
 class DeliveryLoop:
@@ -231,7 +202,7 @@ class DeliveryLoop:
     def _seconds_to_next(self) -> float:
         try:
             with self.worker.sessions() as session:
-                due = next_delivery_due(session)
+                due = deliveries.next_due(session)
         except Exception:
             return self.idle_seconds
         if due is None:

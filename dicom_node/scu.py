@@ -26,6 +26,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import StorageCommitmentPushModel
 
+from dicom_node import identity
 from dicom_node.commitment import CommitmentSink, Reference, report_handler, request_commitment
 from dicom_node.status import RejectResult
 from dicom_node.tls import ClientTls, TlsConfigError
@@ -67,7 +68,7 @@ class DimseDestination:
     ae_title: str
     host: str
     port: int
-    calling_ae_title: str = "CERVI"
+    calling_ae_title: str = identity.AE_TITLE
     timeout: float = 30.0
     tls: ClientTls | None = None
     commitment: bool = False

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from cervi.bootstrap import Service, build_service
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
 from cervi.settings import Settings
 from dicom_node.scu import DimseDestination, Verdict
+from storage import deliveries
 from storage.db import transaction
-from storage.repository import queue_delivery
 from storage.tables import AuditEvent, Delivery, DeliveryState, Instance, Result, Study
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
@@ -120,7 +120,7 @@ def test_delivery_over_tls_is_committed_by_orthanc(secure_pair, tmp_path: Path) 
         for i in range(2):
             ds = make_dx(seed=i, study_uid=study.study_uid)
             path = write(ds, tmp_path / "out" / f"{i}.dcm")
-            queue_delivery(session, result.id, "pacs", ds.SOPInstanceUID, str(path))
+            deliveries.queue(session, result.id, "pacs", ds.SOPInstanceUID, str(path))
             uids.append(ds.SOPInstanceUID)
     cervi.delivery_loop.wake()
 

@@ -26,8 +26,8 @@ from cervi.settings import Settings
 from dicom_node.commitment import COMMITTED, FAILURES_EXIST, CommitmentReport
 from dicom_node.scu import DimseDestination
 from dicom_node.sop import STORAGE_SOP_CLASSES
+from storage import deliveries
 from storage.db import transaction
-from storage.repository import queue_delivery
 from storage.tables import AuditEvent, Delivery, DeliveryState, Result, Study
 from tests.integration.conftest import make_settings
 from tests.support.dicom import make_dx, write
@@ -131,7 +131,7 @@ def _queue(service: Service, tmp_path: Path, n: int = 2) -> list[str]:
         for i in range(n):
             ds = make_dx(seed=i)
             path = write(ds, tmp_path / "out" / f"{i}.dcm")
-            queue_delivery(session, result.id, "pacs", ds.SOPInstanceUID, str(path))
+            deliveries.queue(session, result.id, "pacs", ds.SOPInstanceUID, str(path))
             uids.append(ds.SOPInstanceUID)
     return uids
 
@@ -182,9 +182,9 @@ def test_delivery_is_committed_only_when_the_pacs_confirms(cervi: Service, tmp_p
         assert [a.calling_ae for a in audit] == ["FAKEPACS"]
     detail = asyncio.run(_get(cervi, "/api/v1/studies/1.2.826.0.1.3680043.10.1434.99"))
     assert detail.status_code == 200
-    deliveries = detail.json()["results"][0]["deliveries"]
-    assert [d["state"] for d in deliveries] == ["committed", "committed"]
-    assert all(d["committed_at"] for d in deliveries)
+    listed = detail.json()["results"][0]["deliveries"]
+    assert [d["state"] for d in listed] == ["committed", "committed"]
+    assert all(d["committed_at"] for d in listed)
 
 
 def test_a_refused_commitment_is_sent_again(cervi: Service, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ named tokens kept as SHA-256 digests, 401/403, and audit rows naming the token."
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -126,8 +127,18 @@ def test_https_offers_tls12_or_newer_only(https_api, pki: Pki) -> None:
         ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
-    # A client that stops at TLS 1.1 (allowed on its side at security level 0, so the refusal
-    # is the server's: a protocol version alert) is refused.
+    # A client that stops at TLS 1.1 is refused; the same client gets TLS 1.1 from a server
+    # that allows it, so the refusal is Cervi's, not the client's own OpenSSL policy.
+    old = _tls11_client()
+    assert _handshake(old, _permissive_server(pki)) == "TLSv1.1"
+    with pytest.raises(ssl.SSLError):
+        _handshake(old, port)
+    # And plain HTTP on the HTTPS port gets nothing useful.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(base.replace("https", "http") + "/health", timeout=5)
+
+
+def _tls11_client() -> ssl.SSLContext:
     old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
     old.set_ciphers("ALL:@SECLEVEL=0")
@@ -135,11 +146,32 @@ def test_https_offers_tls12_or_newer_only(https_api, pki: Pki) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         old.minimum_version = ssl.TLSVersion.TLSv1
         old.maximum_version = ssl.TLSVersion.TLSv1_1
+    return old
+
+
+def _handshake(context: ssl.SSLContext, port: int) -> str | None:
     with (
-        pytest.raises(ssl.SSLError, match="PROTOCOL_VERSION"),
-        socket.create_connection(("127.0.0.1", port)) as raw,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
-        old.wrap_socket(raw, server_hostname="127.0.0.1")
-    # And plain HTTP on the HTTPS port gets nothing useful.
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(base.replace("https", "http") + "/health", timeout=5)
+        return tls.version()
+
+
+def _permissive_server(pki: Pki) -> int:
+    """A one-connection TLS server that still allows TLS 1.0 and 1.1 (the control)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.load_cert_chain(str(pki.server.certificate), str(pki.server.key))
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept_one() -> None:
+        with listener, contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with context.wrap_socket(connection, server_side=True):
+                pass
+
+    threading.Thread(target=accept_one, daemon=True).start()
+    return int(listener.getsockname()[1])

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.sop_class import StorageCommitmentPushModel
 
 from dicom_node import identity
@@ -130,16 +132,13 @@ class DimseDestination:
         return SendOutcome(Verdict.DELIVERED, f"{len(datasets)} instance(s) stored")
 
     def _request_commitment(
-        self, assoc: object, transaction_uid: str, datasets: Sequence[object]
+        self, assoc: Association, transaction_uid: str, datasets: Sequence[Dataset]
     ) -> SendOutcome:
-        accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}  # type: ignore[attr-defined]
+        accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}
         if StorageCommitmentPushModel not in accepted:
             return SendOutcome(Verdict.PERMANENT, "destination refuses Storage Commitment")
-        references = [
-            Reference(str(ds.SOPClassUID), str(ds.SOPInstanceUID))  # type: ignore[attr-defined]
-            for ds in datasets
-        ]
-        status = request_commitment(assoc, transaction_uid, references)  # type: ignore[arg-type]
+        references = [Reference(str(ds.SOPClassUID), str(ds.SOPInstanceUID)) for ds in datasets]
+        status = request_commitment(assoc, transaction_uid, references)
         if status == -1:
             return SendOutcome(Verdict.TRANSIENT, "no N-ACTION response")
         if status != 0x0000:

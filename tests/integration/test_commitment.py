@@ -48,7 +48,7 @@ class FakePacs:
     """Takes C-STORE and N-ACTION; then reports ``answer`` ("commit", "refuse" or "silent")
     to Cervi's listener on a new association."""
 
-    def __init__(self, cervi_port: int, answer: str) -> None:
+    def __init__(self, cervi_port: int, answer: str, commitment: bool = True) -> None:
         self.cervi_port = cervi_port
         self.answer = answer
         self.requests: list[Dataset] = []
@@ -56,7 +56,8 @@ class FakePacs:
         ae = AE("FAKEPACS")
         for uid in STORAGE_SOP_CLASSES:
             ae.add_supported_context(uid)
-        ae.add_supported_context(StorageCommitmentPushModel)
+        if commitment:
+            ae.add_supported_context(StorageCommitmentPushModel)
         self.port = free_port()
         self._server = ae.start_server(
             ("127.0.0.1", self.port),
@@ -232,3 +233,15 @@ def test_a_report_for_an_unknown_transaction_is_refused(cervi: Service) -> None:
     assert not cervi.listener.commitment.report(
         CommitmentReport("1.2.3.4", ("1.2.3.4.5",), ()), "X", "127.0.0.1"
     )
+
+
+def test_a_pacs_without_storage_commitment_fails_for_good(cervi: Service, tmp_path: Path) -> None:
+    _queue(cervi, tmp_path, n=1)
+    pacs = FakePacs(cervi.listener.port, "commit", commitment=False)
+    try:
+        assert _worker(cervi, pacs, Clock()).run_due() == 0
+    finally:
+        pacs.stop()
+    (row,) = _rows(cervi)
+    assert row.state == DeliveryState.FAILED
+    assert row.last_error == "destination refuses Storage Commitment"

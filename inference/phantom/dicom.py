@@ -157,8 +157,8 @@ def _image(
     else:
         ds.ImageType = ["ORIGINAL", "PRIMARY"]
         ds.PlateType = "ST-VI"
-    ds.WindowCenter, ds.WindowWidth = display_window(pixels, top)
-    ds.WindowCenterWidthExplanation = "ANATOMY"
+    ds.WindowCenter = top // 2
+    ds.WindowWidth = top
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = acq.photometric
     ds.Rows, ds.Columns = pixels.shape
@@ -167,21 +167,6 @@ def _image(
     ds.HighBit = acq.bits_stored - 1
     ds.PixelRepresentation = 0
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
-
-
-def display_window(pixels: np.ndarray, top: int) -> tuple[int, int]:
-    """Window Center and Width as a modality sets them for display: the 1st to the 99th
-    percentile of the unsaturated stored values (0 < value < ``top``) in the central half of the
-    image, where the neck is. The full range of stored values, with air and collimator edges at
-    its ends, shows the anatomy flat grey. The same rule for every phantom, from the pixels
-    alone: it gives no label away."""
-    rows, cols = pixels.shape
-    centre = pixels[rows // 4 : 3 * rows // 4, cols // 4 : 3 * cols // 4]
-    inner = centre[(centre > 0) & (centre < top)]
-    if inner.size < 2:
-        return top // 2 + 1, top + 1
-    low, high = np.percentile(inner, [1.0, 99.0])
-    return int(round((low + high) / 2)), max(int(round(high - low)), 2)
 
 
 def _view_naming(ds: Dataset, style: Style, inst: ViewInstance) -> None:

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 
-import numpy as np
 import pydicom
 import pytest
 
@@ -102,17 +101,3 @@ def test_pixel_spacing_and_identity(written) -> None:
             assert float(ds.PixelSpacing[0]) < float(ds.ImagerPixelSpacing[0])
         assert ds.PatientID.startswith("PH") and "^" in str(ds.PatientName)
 
-
-def test_the_window_frames_the_neck_not_the_stored_range(written) -> None:
-    """Real DX carry a display window; a window over the whole stored range opens the phantom
-    flat grey. The neck's values must spread over most of the window's range."""
-    _, _, _, datasets = written
-    for ds in datasets.values():
-        top = 2 ** int(ds.BitsStored) - 1
-        centre, width = float(ds.WindowCenter), float(ds.WindowWidth)
-        assert width < 0.9 * top, "the window is (nearly) the full stored range"
-        pixels = ds.pixel_array.astype(np.float64)
-        rows, cols = pixels.shape
-        neck = pixels[rows // 4 : 3 * rows // 4, cols // 4 : 3 * cols // 4]
-        inside = np.abs(neck - centre) <= width / 2
-        assert inside.mean() > 0.8, "most of the neck lies inside the window"

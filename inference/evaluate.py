@@ -4,7 +4,9 @@ For every study under the data folder: the DICOM files go through exactly the se
 (preprocess -> ROI -> classifier). Reported: ``mean_auc``, ``mean_ap``, ``per_label``; ROI box IoU
 against the truth and the view head's accuracy; and the dynamic-branch ablation: the same studies
 with only the neutral view, and with the views shuffled (a random non-identity permutation of the
-three images over the extension/neutral/flexion slots, seeded).
+three images over the extension/neutral/flexion slots, seeded). The domain gate: the fraction of
+views it passes (when the classifier carries one) and, with ``fit_domain``, the gate fitted on
+these studies (``inference.domain.fit_domain``; meant for the validation split only).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pydicom
 
 from inference.dataset import StudyRecord, find_studies
+from inference.domain import fit_domain
 from inference.labels import VIEWS
 from inference.metrics import (
     label_metrics,
@@ -40,9 +43,11 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
     only: Sequence[int] | None = None,
+    fit_domain_gate: bool = False,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics for the studies under ``data_dir`` (those at positions ``only`` of the sorted
-    folders, if given), and the raw arrays (for curves)."""
+    folders, if given), and the raw arrays (for curves). With ``fit_domain_gate``, the metrics
+    also carry ``domain.model``: the gate fitted on these studies' views (JSON)."""
     records = find_studies(data_dir)
     if only is not None:
         records = [records[i] for i in only]
@@ -50,7 +55,8 @@ def evaluate(
     rng = np.random.default_rng(seed)
     y, full, neutral, shuffled, ious = [], [], [], [], []
     view_hits = []
-    for record in progress(records) if progress else records:
+    gate: dict[str, list[Any]] = {"inputs": [], "groups": [], "passed": []}
+    for number, record in enumerate(progress(records) if progress else records):
         images = {
             view: runtime.preprocess(pydicom.dcmread(path)) for view, path in record.files.items()
         }
@@ -61,6 +67,11 @@ def evaluate(
             if view in record.roi:
                 ious.append(box_iou(np.array(roi["box"]), record.roi[view]))
             view_hits.append(roi["view"] == view)
+        for view, inputs in result.domain_inputs.items():
+            gate["inputs"].append(inputs)
+            gate["groups"].append(number)
+            if view in result.domain:
+                gate["passed"].append(result.domain[view].in_domain)
         if ablation and set(images) == set(VIEWS):
             only = runtime.analyse({"neutral": images["neutral"]})
             neutral.append([only.probabilities[k] for k in labels])
@@ -84,6 +95,7 @@ def evaluate(
         "fraction_iou_ge_0_7": float((iou >= 0.7).mean()) if iou.size else float("nan"),
         "view_accuracy": float(np.mean(view_hits)) if view_hits else float("nan"),
     }
+    metrics["domain"] = _domain(gate, fit_domain_gate)
     arrays = {"labels": y_arr, "probabilities": full_arr}
     if neutral:
         keep = [i for i, r in enumerate(records) if set(r.files) == set(VIEWS)]
@@ -95,6 +107,25 @@ def evaluate(
         "sha256": runtime.model.sha256,
     }
     return metrics, arrays
+
+
+def _domain(gate: dict[str, list[Any]], fit: bool) -> dict[str, Any]:
+    """The gate's pass rate on these views (if the model has a gate) and, with ``fit``, a gate
+    fitted on them."""
+    out: dict[str, Any] = {"views": len(gate["inputs"])}
+    if gate["passed"]:
+        out["pass_rate"] = float(np.mean(gate["passed"]))
+        out["refused"] = int(len(gate["passed"]) - sum(gate["passed"]))
+    if fit:
+        if not gate["inputs"]:
+            raise ValueError("the classifier has no 'features' output: cannot fit a domain gate")
+        features, distances, agreement = zip(*gate["inputs"], strict=True)
+        model, summary = fit_domain(
+            np.stack(features), np.stack(distances), np.array(agreement), np.array(gate["groups"])
+        )
+        out["fit"] = summary
+        out["model"] = model.to_json()
+    return out
 
 
 def _operating_point(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:

@@ -22,6 +22,13 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from inference.domain import (
+    DomainModel,
+    ViewDomain,
+    agreement_mm,
+    landmark_distances,
+)
+from inference.domain import REASON as DOMAIN_REASON
 from inference.labels import LANDMARKS, VIEWS
 from inference.preprocess import PixelImage, UnreadableImage, preprocess
 from inference.roi import (
@@ -57,6 +64,7 @@ class ModelInfo:
     geometry: Geometry
     intended_use: str
     metadata: dict[str, str] = field(repr=False)
+    domain: DomainModel | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,9 @@ class StudyPrediction:
     """One study's result: probabilities per label, present/absent, the views used, the ROIs.
 
     ``rois[view]``: ``box`` [x0, y0, x1, y1] and ``landmarks`` {name: [x, y]} in that view's
-    source pixels, plus the ROI network's view probabilities.
+    source pixels, plus the ROI network's view probabilities. ``domain[view]``: the domain
+    gate's answer (empty when the classifier file carries no gate); a study with a view outside
+    the domain must not be reported (:attr:`outside_domain`).
     """
 
     probabilities: dict[str, float]
@@ -74,11 +84,35 @@ class StudyPrediction:
     model: ModelInfo
     roi_model: ModelInfo
     measurements: dict[str, float] = field(default_factory=dict)
+    domain: dict[str, ViewDomain] = field(default_factory=dict)
+    # what the gate measured per view (embedding, landmark distances, agreement): for fitting it
+    domain_inputs: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def outside_domain(self) -> tuple[str, ...]:
+        """The views the domain gate refused, in ``VIEWS`` order."""
+        return tuple(v for v in VIEWS if v in self.domain and not self.domain[v].in_domain)
 
     def to_json(self, study_uid: str) -> dict[str, Any]:
-        """The ``cervi predict --json`` object for this study."""
+        """The ``cervi predict --json`` object for this study: without probabilities, findings
+        and measurements when the gate refused a view."""
+        domain = {view: d.to_json() for view, d in self.domain.items()}
+        if self.outside_domain:
+            return {
+                "study_uid": study_uid,
+                "status": "not_analysed",
+                "reason": f"{DOMAIN_REASON}: {', '.join(self.outside_domain)}",
+                "views_used": list(self.views_used),
+                "domain": domain,
+                "roi": self.rois,
+                "model": {"name": self.model.name, "version": self.model.version},
+            }
         return {
             "study_uid": study_uid,
+            "status": "analysed",
+            "domain": domain,
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
             "findings": self.findings,
             "views_used": list(self.views_used),
@@ -109,8 +143,9 @@ def read_model_info(path: Path, session: Any, kind: str) -> ModelInfo:
             geometry=Geometry.from_json(meta["cervi.geometry"]),
             intended_use=meta.get("cervi.intended_use", ""),
             metadata=meta,
+            domain=DomainModel.from_json(meta["cervi.domain"]) if "cervi.domain" in meta else None,
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:  # DomainModelError is a ValueError
         raise ModelFileError(f"{path}: incomplete cervi metadata: {exc}") from exc
 
 
@@ -155,6 +190,9 @@ class CerviRuntime:
         if self.model.geometry.spacing_mm != self.roi_model.geometry.spacing_mm:
             raise ModelFileError("the classifier and ROI models were trained at different spacings")
         self.geometry = self.model.geometry
+        self.domain = self.model.domain
+        if self.domain is not None and "features" not in self._classifier_outputs:
+            raise ModelFileError(f"{classifier_path}: cervi.domain without a 'features' output")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -210,11 +248,20 @@ class CerviRuntime:
             outputs["measurements"] = outputs["measurements"].mean(axis=0, keepdims=True)
         probs = {k: float(probabilities[0, i]) for i, k in enumerate(self.labels)}
         rois = {}
+        domain, gate_inputs = {}, {}
+        features = outputs.get("features")
         for v, view in enumerate(VIEWS):
             if view in images:
                 # the classifier's landmarks are finer (crop resolution) than the ROI network's
                 # (the six landmarks; the measurement points after them stay internal)
                 fine = frames[view].to_image(landmarks[0, v, : len(LANDMARKS)] * p - 0.5)
+                if features is not None:
+                    embedding = features.reshape(n, len(VIEWS), -1)[0, v]
+                    gate_inputs[view] = self.domain_features(
+                        embedding, detections[view].landmarks_xy, fine
+                    )
+                    if self.domain is not None:
+                        domain[view] = self.domain.score(*gate_inputs[view])
                 roi = detections[view].in_source(images[view])
                 points = images[view].to_source(fine)
                 roi["landmarks"] = {
@@ -230,6 +277,22 @@ class CerviRuntime:
             model=self.model,
             roi_model=self.roi_model,
             measurements=self._measurements(outputs.get("measurements"), order),
+            domain=domain,
+            domain_inputs=gate_inputs,
+        )
+
+    def domain_features(
+        self, embedding: np.ndarray, roi_xy: np.ndarray, classifier_xy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """What the domain gate measures on one view (see ``inference.domain``): the classifier's
+        embedding, the ROI landmarks' pairwise distances in mm, and the two networks' landmark
+        agreement in mm (landmarks in preprocessed-image pixels)."""
+        mm = self.geometry.spacing_mm
+        roi_mm = np.asarray(roi_xy, np.float64) * mm
+        return (
+            np.asarray(embedding, np.float64),
+            landmark_distances(roi_mm),
+            agreement_mm(roi_mm, np.asarray(classifier_xy, np.float64) * mm),
         )
 
     def _measurements(self, values: np.ndarray | None, used: list[str]) -> dict[str, float]:

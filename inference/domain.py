@@ -173,9 +173,7 @@ def fit_domain(
     for fit_on in (half, ~half):
         scored = ~fit_on
         raw["appearance"][scored] = _Gaussian.fit(features[fit_on]).distance(features[scored])
-        raw["geometry"][scored] = _Gaussian.fit(distances_mm[fit_on]).distance(
-            distances_mm[scored]
-        )
+        raw["geometry"][scored] = _Gaussian.fit(distances_mm[fit_on]).distance(distances_mm[scored])
     scales = {k: float(np.quantile(raw[k], COMPONENT_QUANTILE)) for k in COMPONENTS}
     combined = np.max(np.stack([raw[k] / scales[k] for k in COMPONENTS]), axis=0)
     threshold = float(np.quantile(combined, PASS_QUANTILE))

@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from inference.domain import REASON as DOMAIN_REASON
 from inference.domain import (
     DomainModel,
     ViewDomain,
     agreement_mm,
     landmark_distances,
 )
-from inference.domain import REASON as DOMAIN_REASON
 from inference.labels import LANDMARKS, VIEWS
 from inference.preprocess import PixelImage, UnreadableImage, preprocess
 from inference.roi import (

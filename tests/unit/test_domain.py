@@ -23,7 +23,10 @@ def _views(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np
     features = rng.normal(size=(n, 16)) @ mixing
     skeleton = np.array([[0, 0], [10, 5], [30, 8], [35, 25], [20, 30], [50, -10]], float)
     distances = np.stack(
-        [landmark_distances(skeleton + rng.normal(scale=1.0, size=skeleton.shape)) for _ in range(n)]
+        [
+            landmark_distances(skeleton + rng.normal(scale=1.0, size=skeleton.shape))
+            for _ in range(n)
+        ]
     )
     agreement = np.abs(rng.normal(1.0, 0.3, size=n))
     return features, distances, agreement
@@ -41,7 +44,10 @@ def gate() -> DomainModel:
 
 def test_fresh_in_domain_views_pass(gate: DomainModel) -> None:
     features, distances, agreement = _views(np.random.default_rng(1), 2000)
-    passed = [gate.score(f, d, a).in_domain for f, d, a in zip(features, distances, agreement)]
+    passed = [
+        gate.score(f, d, a).in_domain
+        for f, d, a in zip(features, distances, agreement, strict=True)
+    ]
     assert np.mean(passed) >= 0.99
 
 
@@ -71,9 +77,7 @@ def test_a_non_finite_measure_is_refused(gate: DomainModel) -> None:
 def test_json_round_trip(gate: DomainModel) -> None:
     again = DomainModel.from_json(gate.to_json())
     features, distances, agreement = (x[0] for x in _views(np.random.default_rng(4), 1))
-    assert again.score(features, distances, agreement) == gate.score(
-        features, distances, agreement
-    )
+    assert again.score(features, distances, agreement) == gate.score(features, distances, agreement)
     with pytest.raises(DomainModelError, match="cervi.domain"):
         DomainModel.from_json('{"threshold": 1.0}')
 

@@ -29,36 +29,16 @@ from typing import Any
 
 import numpy as np
 
+from inference.result import DomainScore
+
 COMPONENTS = ("appearance", "geometry", "agreement")
 PASS_QUANTILE = 0.995  # out of fold: leaves room above the 99 % of in-domain views that must pass
 COMPONENT_QUANTILE = 0.99  # each measure is divided by its own 99th percentile in domain
 SHRINKAGE = 0.1  # covariance shrunk towards its diagonal: 64 features, a few hundred views
-REASON = "image outside the model's training domain"
 
 
 class DomainModelError(ValueError):
     """A ``cervi.domain`` entry that cannot be read."""
-
-
-@dataclass(frozen=True)
-class ViewDomain:
-    """The gate's answer for one view: the distance, its parts, the threshold, the decision."""
-
-    distance: float
-    threshold: float
-    parts: dict[str, float]
-
-    @property
-    def in_domain(self) -> bool:
-        return bool(np.isfinite(self.distance) and self.distance <= self.threshold)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "distance": round(float(self.distance), 3),
-            "threshold": round(float(self.threshold), 3),
-            "in_domain": self.in_domain,
-            "parts": {k: round(float(v), 3) for k, v in self.parts.items()},
-        }
 
 
 def landmark_distances(points_mm: np.ndarray) -> np.ndarray:
@@ -105,7 +85,9 @@ class DomainModel:
     threshold: float
     views: int  # in-domain views it was fitted on
 
-    def score(self, features: np.ndarray, distances_mm: np.ndarray, agreement: float) -> ViewDomain:
+    def score(
+        self, features: np.ndarray, distances_mm: np.ndarray, agreement: float
+    ) -> DomainScore:
         """The gate's answer for one view."""
         raw = {
             "appearance": float(self.appearance.distance(features)[0]),
@@ -114,7 +96,7 @@ class DomainModel:
         }
         parts = {k: raw[k] / self.scales[k] for k in COMPONENTS}
         values = [v if np.isfinite(v) else np.inf for v in parts.values()]
-        return ViewDomain(distance=float(max(values)), threshold=self.threshold, parts=parts)
+        return DomainScore(float(max(values)), self.threshold, parts)
 
     def to_json(self) -> str:
         return json.dumps(

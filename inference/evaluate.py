@@ -5,8 +5,8 @@ For every study under the data folder: the DICOM files go through exactly the se
 against the truth and the view head's accuracy; and the dynamic-branch ablation: the same studies
 with only the neutral view, and with the views shuffled (a random non-identity permutation of the
 three images over the extension/neutral/flexion slots, seeded). The domain gate: the fraction of
-views it passes (when the classifier carries one) and, with ``fit_domain``, the gate fitted on
-these studies (``inference.domain.fit_domain``; meant for the validation split only).
+views it passes (when the classifier carries one) and, with ``fit_domain_gate``, the gate fitted
+on these studies (``inference.domain.fit_domain``; meant for the validation split only).
 """
 
 from __future__ import annotations
@@ -60,18 +60,18 @@ def evaluate(
         images = {
             view: runtime.preprocess(pydicom.dcmread(path)) for view, path in record.files.items()
         }
-        result = runtime.analyse(images)
-        y.append([record.labels.get(k, 0) for k in labels])
-        full.append([result.probabilities[k] for k in labels])
-        for view, roi in result.rois.items():
-            if view in record.roi:
-                ious.append(box_iou(np.array(roi["box"]), record.roi[view]))
-            view_hits.append(roi["view"] == view)
-        for view, inputs in result.domain_inputs.items():
+        result, measured = runtime.analyse_measured(images)
+        for view, inputs in measured.items():
             gate["inputs"].append(inputs)
             gate["groups"].append(number)
             if view in result.domain:
                 gate["passed"].append(result.domain[view].in_domain)
+        y.append([record.labels.get(k, 0) for k in labels])
+        full.append([result.probabilities[k] for k in labels])
+        for view, region in result.regions.items():
+            if view in record.roi:
+                ious.append(box_iou(np.array(region.box), record.roi[view]))
+            view_hits.append(region.view_from_image == view)
         if ablation and set(images) == set(VIEWS):
             only = runtime.analyse({"neutral": images["neutral"]})
             neutral.append([only.probabilities[k] for k in labels])

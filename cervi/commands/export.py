@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a training run to ONNX (needs torch)")
-    parser.add_argument("--run", type=Path, required=True, help="run folder of 'cervi train'")
+    parser.add_argument("--run", type=Path, help="run folder of 'cervi train'")
     parser.add_argument("--out", type=Path, default=Path("models"), help="folder for the files")
     parser.add_argument("--name", default="cervihfenet-demo", help="classifier file stem")
     parser.add_argument("--roi-name", default="cervi-roi-demo", help="ROI network file stem")
@@ -60,6 +60,8 @@ def run_export(args: argparse.Namespace) -> int:
             raise SystemExit("cervi export --set-domain: give --domain-from METRICS")
         print(f"{set_domain(args.set_domain, domain, args.version)}: domain gate written")
         return 0
+    if args.run is None:
+        raise SystemExit("cervi export: give --run RUN (or --set-domain CLASSIFIER)")
 
     classifier, checkpoint = load_checkpoint(args.run / "classifier.pt")
     roi, roi_checkpoint = load_checkpoint(args.run / "roi.pt")

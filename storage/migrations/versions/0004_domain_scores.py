@@ -20,16 +20,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("results") as batch:
-        batch.add_column(sa.Column("reason_code", sa.String(length=32), nullable=True))
+    # plain ALTER TABLE (SQLite has ADD and DROP COLUMN): a batch copy of "results" would break
+    # the reporting views that read it (0003)
+    op.add_column("results", sa.Column("reason_code", sa.String(length=32), nullable=True))
     op.create_table(
         "domain_scores",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("result_id", sa.Integer(), nullable=False),
         sa.Column("sop_instance_uid", sa.String(length=64), nullable=False),
         sa.Column("view", sa.String(length=16), nullable=False),
-        sa.Column("distance", sa.Float(), nullable=True),
-        sa.Column("threshold", sa.Float(), nullable=False),
+        sa.Column("distance", sa.Double(), nullable=True),
+        sa.Column("threshold", sa.Double(), nullable=False),
         sa.Column("in_domain", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["result_id"], ["results.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -40,5 +41,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_domain_scores_result_id", table_name="domain_scores")
     op.drop_table("domain_scores")
-    with op.batch_alter_table("results") as batch:
-        batch.drop_column("reason_code")
+    op.drop_column("results", "reason_code")

@@ -64,7 +64,7 @@ viewer-deps:
 # set (seed 2) is only evaluated.
 MODEL_WORK ?= var/model
 MODEL_OUT  ?= models
-MODEL_VERSION := 0.4.0
+MODEL_VERSION := 0.4.1
 RUN := $(MODEL_WORK)/run
 model: $(VENV)/.dev
 	$(BIN)/cervi synth --out $(MODEL_WORK)/train-s1 --studies 1600 --seed 1 --workers 2

@@ -41,6 +41,13 @@ def render(session: Session) -> str:
         [(f'{{outcome="{outcome}"}}', n) for outcome, n in now.results.items()],
     )
     metric(
+        "cervi_not_analysed_total",
+        "counter",
+        "Result versions not analysed, by reason (outside_domain: the model's domain gate "
+        "refused a view).",
+        [(f'{{reason="{reason}"}}', n) for reason, n in now.not_analysed.items()],
+    )
+    metric(
         "cervi_delivery_backlog",
         "gauge",
         "Deliveries waiting to be sent.",

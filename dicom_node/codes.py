@@ -174,13 +174,23 @@ VIEW_STATUS = MappingProxyType(
 #: "NOT ANALYSED, missing: 1.00 {views}" says what happened and why on the image itself.
 NOT_ANALYSED_MISSING = _private("CERVI-NA-MISS", "NOT ANALYSED, missing")
 NOT_ANALYSED_UNREADABLE = _private("CERVI-NA-UNRD", "NOT ANALYSED, unreadable")
+NOT_ANALYSED_OUTSIDE_DOMAIN = _private("CERVI-NA-OOD", "NOT ANALYSED, outside domain")
 VIEWS_UNIT = Code("{views}", "UCUM", "views")  # a count of views (UCUM annotation = unity)
 
 #: Values of a view status item.
 RECEIVED = _private("CERVI-RCVD", "Received")
 MISSING = _private("CERVI-MISS", "Missing")
 UNREADABLE = _private("CERVI-UNRD", "Unreadable")
-VIEW_STATES = MappingProxyType({"received": RECEIVED, "missing": MISSING, "unreadable": UNREADABLE})
+#: the model's domain gate refused the image (inference.domain): unlike what it was trained on
+OUTSIDE_DOMAIN = _private("CERVI-OOD", "Outside the model's training domain")
+VIEW_STATES = MappingProxyType(
+    {
+        "received": RECEIVED,
+        "missing": MISSING,
+        "unreadable": UNREADABLE,
+        "outside_domain": OUTSIDE_DOMAIN,
+    }
+)
 
 
 def label_for(code_value: str) -> str | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from storage.states import StudyState
 from storage.tables import AuditEvent, Delivery, Instance, Result, Study
 
 
@@ -28,6 +29,7 @@ class Counts:
     audit_events: dict[str, int]  # by kind
     studies: dict[str, int]  # by state
     results: dict[str, int]  # by outcome
+    not_analysed: dict[str, int]  # not_analysed results by reason code
     deliveries: dict[str, int]  # by state
     latency: Latency
 
@@ -49,6 +51,14 @@ def counts(session: Session, latency_bounds: Sequence[float]) -> Counts:
         audit_events=_by(session, AuditEvent.kind, AuditEvent.id),
         studies=_by(session, Study.state, Study.id),
         results=_by(session, Result.outcome, Result.id),
+        not_analysed={
+            str(code): int(n)
+            for code, n in session.execute(
+                select(Result.reason_code, func.count(Result.id))
+                .where(Result.outcome == StudyState.NOT_ANALYSED.value)
+                .group_by(Result.reason_code)
+            ).all()
+        },
         deliveries=_by(session, Delivery.state, Delivery.id),
         latency=Latency(
             tuple(latency_bounds), tuple(int(n or 0) for n in cumulative), int(count), float(total)

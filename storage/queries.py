@@ -14,7 +14,16 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from storage.tables import Delivery, Finding, Instance, MeasurementRow, Region, Result, Study
+from storage.tables import (
+    Delivery,
+    DomainScore,
+    Finding,
+    Instance,
+    MeasurementRow,
+    Region,
+    Result,
+    Study,
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ def result_dict(session: Session, result: Result, with_details: bool = True) -> 
         "version": result.version,
         "outcome": result.outcome,
         "reason": result.reason,
+        "reason_code": result.reason_code,
         "model_name": result.model_name,
         "model_version": result.model_version,
         "views_used": list(result.views_used or []),
@@ -145,6 +155,20 @@ def result_dict(session: Session, result: Result, with_details: bool = True) -> 
             }
             for r in session.execute(
                 select(Region).where(Region.result_id == result.id).order_by(Region.id)
+            ).scalars()
+        ]
+        data["domain"] = [
+            {
+                "view": d.view,
+                "sop_instance_uid": d.sop_instance_uid,
+                "distance": d.distance,
+                "threshold": d.threshold,
+                "in_domain": d.in_domain,
+            }
+            for d in session.execute(
+                select(DomainScore)
+                .where(DomainScore.result_id == result.id)
+                .order_by(DomainScore.id)
             ).scalars()
         ]
         data["deliveries"] = [

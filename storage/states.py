@@ -26,6 +26,16 @@ class StudyState(enum.StrEnum):
     IGNORED = "ignored"
 
 
+class NotAnalysedReason(enum.StrEnum):
+    """Why a version was not analysed, as ``results.reason_code`` records it and ``/metrics``
+    counts it (the free-text ``reason`` says the same for people, naming the views)."""
+
+    MISSING_VIEWS = "missing_views"  # assembly gave up waiting (quiet timer, too few views)
+    NO_VIEW = "no_view_identified"
+    UNREADABLE = "unreadable_view"
+    OUTSIDE_DOMAIN = "outside_domain"  # the model's domain gate refused a view
+
+
 _S = StudyState
 
 #: A version on its way through analysis: the states its outcome may be written over.

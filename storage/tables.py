@@ -12,7 +12,16 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from inference.labels import View
@@ -24,6 +33,7 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "Dispatch",
+    "DomainScore",
     "Finding",
     "Instance",
     "Region",
@@ -152,6 +162,8 @@ class Result(Base):
     version: Mapped[int]
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+    # storage.states.NotAnalysedReason of a not_analysed outcome
+    reason_code: Mapped[str | None] = mapped_column(String(32))
     model_name: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(64))
     model_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -165,6 +177,7 @@ class Result(Base):
     findings: Mapped[list[Finding]] = relationship(back_populates="result")
     regions: Mapped[list[Region]] = relationship(back_populates="result")
     measurements: Mapped[list[MeasurementRow]] = relationship(back_populates="result")
+    domain_scores: Mapped[list[DomainScore]] = relationship(back_populates="result")
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="result")
 
 
@@ -215,6 +228,23 @@ class MeasurementRow(Base):
     lines: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     result: Mapped[Result] = relationship(back_populates="measurements")
+
+
+class DomainScore(Base):
+    """The model's domain gate on one view of a result: distance from the training domain
+    (null where it is not finite), the model's threshold, and the decision."""
+
+    __tablename__ = "domain_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(UID)
+    view: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[float | None]
+    threshold: Mapped[float]
+    in_domain: Mapped[bool]
+
+    result: Mapped[Result] = relationship(back_populates="domain_scores")
 
 
 class Delivery(Base):

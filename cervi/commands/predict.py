@@ -2,7 +2,8 @@
 
 Files are grouped by StudyInstanceUID. Views are told by the image (the ROI network's view head,
 assigned jointly so that a study's images get distinct views): the header rules of the service's
-study assembly are not applied here.
+study assembly are not applied here. Each view's domain-gate distance and decision is printed; a
+study with a view outside the model's training domain gets no probabilities.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def run_predict(args: argparse.Namespace) -> int:
             images = [runtime.preprocess(pydicom.dcmread(p)) for p in paths]
             views = assign_views([d.view_probabilities for d in runtime.detect(images)])
             chosen = {v: im for v, im in zip(views, images, strict=True) if v is not None}
+            # status "analysed", or "not_analysed" when the domain gate refused a view; the
+            # gate's distance and decision per view either way
             result = runtime.analyse(chosen).to_json(study_uid)
-            result["status"] = "analysed"
         except UnreadableImage as exc:
             failures += 1
             result = {

@@ -1,5 +1,6 @@
 """An in-memory :class:`cervi.pipeline.Analyser` for tests whose subject is not the model:
-fixed probabilities, an ROI box per view, optional failures."""
+fixed probabilities, an ROI box per view, a domain score per view (``outside``: the view the
+gate refuses), optional failures."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pydicom import Dataset
 
 from inference.result import (
+    DomainScore,
     LabelPrediction,
     ModelIdentity,
     RegionOfInterest,
@@ -28,8 +30,11 @@ IDENTITY = ModelIdentity("CerviHFENet-test", "0.0.1-test", "ab" * 32, demo=True)
 
 
 class FixedAnalyser:
-    def __init__(self, unreadable: str | None = None, fail: bool = False) -> None:
+    def __init__(
+        self, unreadable: str | None = None, fail: bool = False, outside: str | None = None
+    ) -> None:
         self.unreadable = unreadable
+        self.outside = outside
         self.fail = fail
         self.calls: list[tuple[str, ...]] = []
 
@@ -59,4 +64,8 @@ class FixedAnalyser:
             regions=regions,
             model=IDENTITY,
             measurements=measurements({view: (8.0, 10.0, 40.0, 50.0) for view in datasets}),
+            domain={
+                view: DomainScore(4.5 if view == self.outside else 0.5, 1.1, {"geometry": 4.5})
+                for view in datasets
+            },
         )

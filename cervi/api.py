@@ -1,11 +1,13 @@
-"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results.
+"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results, and the
+operator console (``cervi.console``) at ``/``.
 
-A bearer token (``api.token``) guards ``/api/v1``; ``/health`` and ``/metrics`` stay open for
-load balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
+A bearer token (``api.token``) guards ``/api/v1`` and the console; ``/health`` and ``/metrics``
+stay open for load balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
 from typing import Annotated, Any
 
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from cervi import api_models as m
 from cervi import metrics
 from cervi.bootstrap import Service
+from cervi.console import mount_console
 from storage.db import current_revision
 from storage.queries import StudyFilter, list_studies, sr_path, study_detail
 
@@ -27,6 +30,9 @@ BEARER = HTTPBearer(auto_error=False)
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
     app.state.service = service
+    # The label keys the running model reports, as an enum: OpenAPI lists them and an unknown
+    # key is a 422, not a filter that silently matches nothing.
+    label = enum.StrEnum("Label", {key: key for key in service.label_keys()})  # type: ignore[misc]
 
     def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
@@ -53,14 +59,9 @@ def create_app(service: Service) -> FastAPI:
         """Counters and gauges in the Prometheus text format."""
         with service.sessions() as session:
             body = metrics.render(session)
+        body += metrics.render_model(service.model_identity())
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
-    @app.get(
-        "/api/v1/studies",
-        tags=["studies"],
-        response_model=m.StudyList,
-        dependencies=[Depends(authorised)],
-    )
     def studies(
         patient_id: str | None = None,
         accession_number: str | None = Query(None, alias="accession"),
@@ -83,7 +84,7 @@ def create_app(service: Service) -> FastAPI:
             date_from=date_from,
             date_to=date_to,
             state=state,
-            finding=finding,
+            finding=str(finding) if finding is not None else None,
             min_probability=min_probability,
             model_version=model_version,
             limit=limit,
@@ -92,6 +93,15 @@ def create_app(service: Service) -> FastAPI:
         with service.sessions() as session:
             total, items = list_studies(session, where)
         return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    # The enum exists only now, so it is given to FastAPI as a type, not as a string annotation.
+    studies.__annotations__["finding"] = label | None
+    app.get(
+        "/api/v1/studies",
+        tags=["studies"],
+        response_model=m.StudyList,
+        dependencies=[Depends(authorised)],
+    )(studies)
 
     @app.get(
         "/api/v1/studies/{study_uid}",
@@ -147,6 +157,7 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
         return {"detail": "delivery queued"}
 
+    mount_console(app, service)
     return app
 
 

@@ -81,6 +81,11 @@ class ModelAnalyser:
     def identity(self) -> ModelIdentity:
         return _identity(self.load().model)
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label keys the model file declares."""
+        return tuple(self.load().labels)
+
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         from inference.preprocess import UnreadableImage as PixelError
 

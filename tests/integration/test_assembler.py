@@ -4,6 +4,7 @@ rows are committed the way ingest commits them, then the after-commit entry poin
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -376,7 +377,7 @@ def test_cervi_studies_lists_state_views_rules_and_due_time(
     assert cli.main(["studies", "--config", str(config)]) == 0
     out = capsys.readouterr().out.splitlines()
     header = out[0]
-    assert header.split("  ")[:3] == ["STUDY UID", "PATIENT ID", "ACCESSION"]
+    assert re.split(r"\s{2,}", header)[:3] == ["STUDY UID", "PATIENT ID", "ACCESSION"]
     lines = {line.split()[0]: line for line in out[1:]}
 
     def cell(line: str, column: str) -> str:

@@ -39,7 +39,7 @@ from storage.queries import StudyFilter, list_studies, study_detail
 from storage.tables import DeliveryState, StudyState
 
 PAGE_SIZE = 50
-ARRIVALS_SHOWN = 15
+ARRIVALS_SHOWN = 8
 POLL_SECONDS = 2
 DATE = re.compile(r"^\d{8}$")
 
@@ -51,12 +51,20 @@ def _when(value: str | None) -> str:
     return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _abbreviated(uid: str | None, keep: int = 14) -> str:
+    """A long UID as ``…`` and its last ``keep`` characters (whole in a title)."""
+    if not uid or len(uid) <= keep + 1:
+        return uid or ""
+    return "…" + uid[-keep:]
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=select_autoescape(["html"]),
     )
     env.filters["when"] = _when
+    env.filters["abbrev"] = _abbreviated
     env.filters["pct"] = lambda p: "" if p is None else f"{100 * p:.1f}%"
     env.globals["poll_seconds"] = POLL_SECONDS
     return env

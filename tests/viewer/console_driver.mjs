@@ -72,12 +72,11 @@ try {
   // 4. live arrivals
   process.stdout.write(JSON.stringify({ waiting: 'arrival' }) + '\n');
   const sop = (await nextLine()).trim();
-  const loadsBefore = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+  await page.evaluate(() => { window.cerviSamePage = true; });  // a reload would drop it
   await page.waitForFunction(
-    (uid) => document.querySelector('#arrivals').innerText.includes(uid), {}, sop);
+    (uid) => document.querySelector(`#arrivals tr[data-sop-instance-uid="${uid}"]`), {}, sop);
   seen.arrivalShown = sop;
-  seen.reloaded = loadsBefore !== await page.evaluate(
-    () => performance.getEntriesByType('navigation').length);
+  seen.reloaded = !(await page.evaluate(() => window.cerviSamePage === true));
   seen.steps.push('live');
 
   // 5. reprocess a study

@@ -273,7 +273,7 @@ class Pipeline:
 
     def _name_by_image(self, views: dict[str, Path], unknown: list[Path]) -> list[Path]:
         """Images no header rule named fill the missing views when the image itself says which
-        (DESIGN.md, "View identification"); the decision is recorded as rule ``image``. Returns
+        (docs/views.md); the decision is recorded as rule ``image``. Returns
         the images still unnamed."""
         free = [v for v in VIEWS if v not in views]
         if not unknown or not free:

@@ -1,6 +1,5 @@
 """Study assembly, pure: which study an instance belongs to, which view it shows, whether it is
-taken at all, whether its study is complete and what the quiet timer does (DESIGN.md, "Study
-state" and "View identification").
+taken at all, whether its study is complete and what the quiet timer does (docs/views.md).
 
 Everything here takes plain instance metadata and a clock value ``now`` and returns decisions;
 it opens no socket, file or session. ``cervi.assembler`` applies the decisions to the database
@@ -353,7 +352,7 @@ def _to_place(assessment: Assessment) -> str:
     return f"{len(assessment.unknown)} image(s) of unknown view for the model to place"
 
 
-# States after which a newly taken instance opens a new result version (DESIGN.md).
+# States after which a newly taken instance opens a new result version (docs/views.md).
 REOPENING_STATES = frozenset({"ready", "processing", "analysed", "not_analysed", "failed"})
 
 

@@ -24,7 +24,7 @@ class RegionOfInterest:
 
 @dataclass(frozen=True)
 class LabelPrediction:
-    key: str  # e.g. "atlantoaxial_instability" (DESIGN.md label table)
+    key: str  # e.g. "atlantoaxial_instability" (docs/labels.md)
     probability: float
     threshold: float
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from pydicom.uid import AllTransferSyntaxes
-from pynetdicom import AE, evt
+from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import build_context
-from pynetdicom.sop_class import _STORAGE_CLASSES, Verification
+from pynetdicom.sop_class import Verification
 
 from dicom_node.key_image import CerviKeyImage
 from dicom_node.scp import (
@@ -113,7 +113,9 @@ def test_the_listener_accepts_exactly_the_documented_contexts(listener) -> None:
         (sop, ts) for sop in documented_sops if sop != Verification for ts in storage_syntaxes
     }
     every_syntax = sorted(str(ts) for ts in AllTransferSyntaxes)
-    candidates = sorted({str(uid) for uid in _STORAGE_CLASSES.values()} | set(documented_sops))
+    candidates = sorted(
+        {str(c.abstract_syntax) for c in AllStoragePresentationContexts} | set(documented_sops)
+    )
     # each documented class with each known syntax alone; every other class with all of them
     single = [(sop, [ts]) for sop in documented_sops for ts in every_syntax]
     others = [(sop, every_syntax) for sop in candidates if sop not in documented_sops]

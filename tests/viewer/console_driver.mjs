@@ -12,7 +12,8 @@
 //  5. open study `studyUid`, click Reprocess, read the message;
 //  6. deliveries page filtered to failed ones, click the first Retry, read the message, reload
 //     and read that delivery's state;
-//  7. back to the unfiltered studies page for the screenshot (console.png).
+//  7. back to the unfiltered studies page for the screenshot (console.png; study.png and
+//     deliveries.png are taken on the way).
 // Prints one JSON object with what it saw as its last stdout line.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,6 +85,7 @@ try {
   await page.click('#reprocess');
   await page.waitForFunction(() => document.querySelector('#message').innerText.trim() !== '');
   seen.reprocessMessage = await page.$eval('#message', (e) => e.innerText.trim());
+  await page.screenshot({ path: path.join(job.outDir, 'study.png'), fullPage: true });
   seen.steps.push('reprocess');
 
   // 6. retry a failed delivery
@@ -97,6 +99,7 @@ try {
   seen.retryMessage = await page.$eval('#message', (e) => e.innerText.trim());
   await page.goto(`${job.base}/deliveries`, { waitUntil: 'load' });
   seen.retriedId = deliveryId;
+  await page.screenshot({ path: path.join(job.outDir, 'deliveries.png'), fullPage: true });
   seen.retriedState = await page.$eval(
     `tr.delivery[data-delivery-id="${deliveryId}"] .state`, (e) => e.innerText.trim());
   seen.steps.push('retry');

@@ -36,7 +36,8 @@ from storage.activity import (
     views_by_study,
 )
 from storage.queries import StudyFilter, list_studies, study_detail
-from storage.tables import DeliveryState, StudyState
+from storage.states import StudyState
+from storage.tables import DeliveryState
 
 PAGE_SIZE = 50
 ARRIVALS_SHOWN = 8

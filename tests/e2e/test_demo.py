@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cervi.cli import main
-from cervi.viewer import default_dist
+from cervi.demo.viewer import default_dist
 from tests.conftest import IN_CI, require_tool
 
 

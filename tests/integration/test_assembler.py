@@ -21,8 +21,8 @@ from cervi import cli
 from cervi.assembler import StudyAssembler, assembly_config
 from cervi.commands.studies import HEADER
 from cervi.settings import AssemblySettings
-from storage.assembly import claim_version, finish_version, start_processing
 from storage.db import transaction
+from storage.studies import claim_version, finish_version, start_processing
 from storage.tables import Dispatch, Instance, Result, Study, StudyState, utcnow
 from tests.integration.assembly_support import (
     SR,

@@ -17,7 +17,6 @@ from pynetdicom.events import Event
 from pynetdicom.presentation import build_context
 from pynetdicom.sop_class import Verification
 
-from dicom_node.key_image import CerviKeyImage
 from dicom_node.scp import (
     CallerRule,
     Listener,
@@ -28,6 +27,7 @@ from dicom_node.scp import (
 )
 from dicom_node.scu import DimseDestination
 from dicom_node.sr import CerviImagingMeasurementReport
+from dicom_node.sr.key_image import CerviKeyImage
 from tests.support.console import wait_for
 from tests.support.net import free_port
 from tests.support.results import NOW, prediction, study_images

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from dicom_node.assembly_rules import DEFAULT_VIEW_RULES
-from inference.labels import LABELS
+from inference.labels import LABEL_CODES, LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -38,7 +38,8 @@ def test_views_md_lists_the_default_view_rules_in_order() -> None:
 def test_labels_md_defines_every_label() -> None:
     rows = marked_table(DOCS / "labels.md", "labels:definitions")
     assert [row[0].strip("`") for row in rows] == list(LABELS)
-    assert all(len(row[2]) > 30 for row in rows)  # a definition, not a placeholder
+    assert [(row[1].strip("`"), row[2]) for row in rows] == [LABEL_CODES[k] for k in LABELS]
+    assert all(len(row[3]) > 30 for row in rows)  # a definition, not a placeholder
 
 
 def test_links_in_the_readme_and_docs_resolve() -> None:

@@ -4,7 +4,13 @@ What the hospital's engineer needs to see without SQL: the studies with their st
 the rule that named each, the calls, the deliveries with their errors, the refusals from the
 audit table, and what is arriving now; and the two actions the API offers (reprocess a study,
 retry a delivery). It reads through ``storage``'s query functions and acts through the
-:class:`cervi.bootstrap.Service`, like the API. htmx is shipped as a static file (no build step).
+:class:`cervi.bootstrap.Service`, like the API.
+
+htmx is shipped as a static file, no build step: ``static/htmx.min.js`` is ``dist/htmx.min.js``
+of the npm package ``htmx.org`` 2.0.11 (``npm pack htmx.org@2.0.11``; licence 0BSD, in
+``static/htmx.LICENSE``). The pages use ``hx-get``, ``hx-post``, ``hx-trigger="every 2s"``,
+``hx-target``, ``hx-select`` and ``hx-push-url`` as htmx 2 defines them (e.g. only 2xx responses
+are swapped) and are tested in Chromium with this file; a new major version needs that test.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cervi.bootstrap import Service
 from cervi.console.auth import LoginRequired, login_url
-from cervi.console.pages import router
+from cervi.console.pages import make_templates, router
 
 STATIC = Path(__file__).with_name("static")
 
@@ -31,6 +31,7 @@ STATIC = Path(__file__).with_name("static")
 def mount_console(app: FastAPI, service: Service) -> None:
     """Add the console's pages, its static files and its login redirect to ``app``."""
     app.state.service = service
+    app.state.console_templates = make_templates()
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

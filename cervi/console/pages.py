@@ -59,7 +59,8 @@ def _abbreviated(uid: str | None, keep: int = 14) -> str:
     return "…" + uid[-keep:]
 
 
-def _environment() -> Environment:
+def make_templates() -> Jinja2Templates:
+    """The console's templates with its filters (built by ``mount_console``, not at import)."""
     env = Environment(
         loader=FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=select_autoescape(["html"]),
@@ -68,10 +69,7 @@ def _environment() -> Environment:
     env.filters["abbrev"] = _abbreviated
     env.filters["pct"] = lambda p: "" if p is None else f"{100 * p:.1f}%"
     env.globals["poll_seconds"] = POLL_SECONDS
-    return env
-
-
-templates = Jinja2Templates(env=_environment())
+    return Jinja2Templates(env=env)
 
 
 def _service(request: Request) -> Service:
@@ -90,6 +88,7 @@ guarded = APIRouter(include_in_schema=False, dependencies=[Depends(require_login
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.console_templates
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

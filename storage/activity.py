@@ -17,7 +17,7 @@ from storage.queries import delivery_dict
 from storage.tables import AuditEvent, Delivery, Instance, Result, Study
 
 #: Audit kinds that record something done, not something refused.
-NOT_REFUSALS = ("instance_replaced",)
+NOT_REFUSALS = ("instance_replaced", "api_reprocess", "api_delivery_retry")
 
 
 def recent_arrivals(session: Session, limit: int = 20) -> list[dict[str, Any]]:
@@ -98,6 +98,7 @@ def list_refusals(
             "study_uid": event.study_uid,
             "sop_instance_uid": event.sop_instance_uid,
             "detail": event.detail,
+            "actor": event.actor,
         }
         for event in session.execute(query).scalars()
     ]

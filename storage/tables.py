@@ -64,6 +64,8 @@ def utcnow() -> datetime:
 class DeliveryState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    COMMITTING = "committing"  # stored; waiting for the destination's storage commitment
+    COMMITTED = "committed"  # the destination confirmed it keeps the instance
     FAILED = "failed"
 
 
@@ -207,6 +209,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transaction_uid: Mapped[str | None] = mapped_column(UID, index=True)
+    committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     result: Mapped[Result] = relationship(back_populates="deliveries")
 
@@ -223,3 +227,4 @@ class AuditEvent(Base):
     sop_instance_uid: Mapped[str | None] = mapped_column(UID)
     status: Mapped[int | None]
     detail: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(64))

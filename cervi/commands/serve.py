@@ -18,8 +18,10 @@ from collections.abc import Iterator
 import uvicorn
 
 from cervi.cli import CommandError, add_config_option
+from cervi.exposure import open_settings
 from cervi.logs import configure_logging
-from cervi.settings import resolve_settings
+from cervi.settings import ApiTlsSettings, resolve_settings
+from dicom_node.tls import BCP195_TLS12_CIPHERS, TlsConfigError
 
 logger = logging.getLogger("cervi.serve")
 
@@ -39,8 +41,15 @@ def run(args: argparse.Namespace) -> int:
     settings, source = resolve_settings(args.config)
     configure_logging(settings.logging)
     logger.info("settings loaded", extra={"source": source, "settings": settings.masked()})
+    for finding in open_settings(settings):
+        logger.warning("open setting: %s", finding, extra={"event": "open_setting"})
     http = bind(settings.api.host, settings.api.port, "HTTP", "api.port")
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except TlsConfigError as exc:
+        http.close()
+        print(f"cervi serve: TLS: {exc}", file=sys.stderr)
+        return 2
     if isinstance(service.analyser, ModelAnalyser):
         try:
             service.analyser.load()  # a missing or broken model stops the start, not a study
@@ -54,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         http.close()
         node = settings.node
-        message = _cannot_listen("DICOM", node.host, node.port, "node.port", exc)
+        ports = "/".join(str(p) for p in (node.port, node.tls.port) if p is not None)
+        message = _cannot_listen("DICOM", node.host, ports, "node.port or node.tls.port", exc)
         raise CommandError(message) from None
     try:
         config = uvicorn.Config(
@@ -63,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
             port=settings.api.port,
             log_config=None,
             access_log=False,
+            **_https(settings.api.tls),
         )
         _Server(config).run(sockets=[http])
     finally:
@@ -81,11 +92,11 @@ def bind(host: str, port: int, what: str, key: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise CommandError(_cannot_listen(what, host, port, key, exc)) from None
+        raise CommandError(_cannot_listen(what, host, str(port), key, exc)) from None
     return sock
 
 
-def _cannot_listen(what: str, host: str, port: int, key: str, exc: OSError) -> str:
+def _cannot_listen(what: str, host: str, port: str, key: str, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         cause = "the port is already in use (another Cervi, or another service)"
     elif exc.errno == errno.EACCES:
@@ -95,6 +106,18 @@ def _cannot_listen(what: str, host: str, port: int, key: str, exc: OSError) -> s
     else:
         cause = exc.strerror or str(exc)
     return f"cannot listen for {what} on {host}:{port}: {cause}; change {key} or free the port"
+
+
+def _https(tls: ApiTlsSettings | None) -> dict[str, object]:
+    """uvicorn's TLS options for ``api.tls``: the BCP 195 cipher suites; uvicorn's context
+    (PROTOCOL_TLS_SERVER) already refuses anything older than TLS 1.2."""
+    if tls is None:
+        return {}
+    return {
+        "ssl_certfile": str(tls.certificate),
+        "ssl_keyfile": str(tls.private_key),
+        "ssl_ciphers": BCP195_TLS12_CIPHERS,
+    }
 
 
 class _Server(uvicorn.Server):

@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from cervi.bootstrap import Service
-from cervi.console.auth import LoginRequired, login_url
+from cervi.console.auth import ConsoleSessions, LoginRequired, login_url
 from cervi.console.pages import make_templates, router
 
 STATIC = Path(__file__).with_name("static")
@@ -32,6 +32,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
     """Add the console's pages, its static files and its login redirect to ``app``."""
     app.state.service = service
     app.state.console_templates = make_templates()
+    app.state.console_sessions = ConsoleSessions()
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

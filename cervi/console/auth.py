@@ -1,52 +1,73 @@
-"""Who may see the console: the API's bearer token, or a browser session cookie made from it.
+"""Who may use the console: the API's tokens (``cervi.auth``), as a bearer header or a cookie.
 
-A browser cannot send ``Authorization: Bearer`` by itself, so ``/login`` takes the token in a
-form and sets a cookie holding an HMAC of it (never the token itself). The cookie is
-``HttpOnly`` and ``SameSite=Strict``: another site can neither read it nor make the browser send
-it with a forged form, so the console's POST actions need no further CSRF token. Changing
-``api.token`` invalidates every cookie.
+A browser cannot send ``Authorization: Bearer`` by itself, so ``/login`` takes a token in a
+form, finds its principal (name and role) in the :class:`cervi.auth.TokenBook` and sets a
+cookie that carries that principal signed with a key made when the console starts (never the
+token). The cookie is ``HttpOnly`` and ``SameSite=Strict``: another site can neither read it
+nor make the browser send it with a forged form, so the console's POST actions need no further
+CSRF token. A restart, or a changed token list, means logging in again. Readers see every
+page; reprocessing and retrying need an operator, as in the API.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import secrets
 from urllib.parse import quote
 
 from fastapi import Request
-from pydantic import SecretStr
+
+from cervi.auth import OPEN_NAME, Principal, Role, TokenBook
 
 COOKIE = "cervi_console"
-_COOKIE_CONTEXT = b"cervi console session v1"
 
 
 class LoginRequired(Exception):
-    """Raised by :func:`require_login`; the console turns it into a redirect to ``/login``."""
+    """Raised by the console's guard; the console turns it into a redirect to ``/login``."""
 
     def __init__(self, next_path: str) -> None:
         super().__init__("login required")
         self.next_path = next_path
 
 
-def session_value(token: SecretStr) -> str:
-    """The cookie value for ``token``: an HMAC, so that the cookie does not reveal the token."""
-    key = token.get_secret_value().encode()
-    return hmac.new(key, _COOKIE_CONTEXT, hashlib.sha256).hexdigest()
+class ConsoleSessions:
+    """Makes and checks session cookies: ``<principal as base64 JSON>.<HMAC-SHA256>``."""
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def cookie(self, principal: Principal) -> str:
+        data = json.dumps([principal.name, principal.role.value]).encode()
+        payload = base64.urlsafe_b64encode(data).decode()
+        return f"{payload}.{self._sign(payload)}"
+
+    def principal(self, cookie: str) -> Principal | None:
+        payload, _, signature = cookie.rpartition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            return None
+        name, role = json.loads(base64.urlsafe_b64decode(payload))
+        return Principal(name, Role(role))
 
 
-def token_matches(given: str, token: SecretStr) -> bool:
-    return hmac.compare_digest(given.encode(), token.get_secret_value().encode())
-
-
-def is_authorised(request: Request, token: SecretStr | None) -> bool:
-    """No token configured, a valid bearer token, or a valid session cookie."""
-    if token is None:
-        return True
+def principal_of(request: Request) -> Principal | None:
+    """The request's principal: anyone when no token is configured, else a valid bearer token
+    or session cookie; None when there is neither."""
+    book: TokenBook = request.app.state.tokens
+    if book.open:
+        return Principal(OPEN_NAME, Role.OPERATOR)
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token_matches(credentials.strip(), token):
-        return True
-    cookie = request.cookies.get(COOKIE, "")
-    return hmac.compare_digest(cookie.encode(), session_value(token).encode())
+    if scheme.lower() == "bearer":
+        found = book.identify(credentials.strip())
+        if found is not None:
+            return found
+    sessions: ConsoleSessions = request.app.state.console_sessions
+    return sessions.principal(request.cookies.get(COOKIE, ""))
 
 
 def safe_next(path: str | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
@@ -19,15 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cervi.auth import Principal, Role, TokenBook
 from cervi.bootstrap import Service
-from cervi.console.auth import (
-    COOKIE,
-    LoginRequired,
-    is_authorised,
-    safe_next,
-    session_value,
-    token_matches,
-)
+from cervi.console.auth import COOKIE, ConsoleSessions, LoginRequired, principal_of, safe_next
 from storage.activity import (
     list_deliveries,
     list_refusals,
@@ -35,6 +29,8 @@ from storage.activity import (
     refusal_kinds,
     views_by_study,
 )
+from storage.db import transaction
+from storage.instances import add_audit
 from storage.queries import StudyFilter, list_studies, study_detail
 from storage.states import StudyState
 from storage.tables import DeliveryState
@@ -76,11 +72,13 @@ def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def require_login(request: Request) -> None:
-    """Pages and actions need the API token (header) or the console's session cookie."""
-    if not is_authorised(request, _service(request).settings.api.token):
+def require_login(request: Request) -> Principal:
+    """Pages and actions need an API token (header) or the console's session cookie."""
+    principal = principal_of(request)
+    if principal is None:
         query = request.url.query
         raise LoginRequired(request.url.path + (f"?{query}" if query else ""))
+    return principal
 
 
 router = APIRouter(include_in_schema=False)
@@ -101,20 +99,22 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002
 async def login(request: Request) -> Response:
     """Check the token from the form; on success set the session cookie and go on."""
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    given = form.get("token", [""])[0]
     target = safe_next(form.get("next", ["/"])[0])
-    token = _service(request).settings.api.token
-    if token is not None and not token_matches(given, token):
-        return _render(request, "login.html", 401, next=target, error="That is not the token.")
+    book: TokenBook = request.app.state.tokens
     response = RedirectResponse(target, status_code=303)
-    if token is not None:
-        response.set_cookie(
-            COOKIE,
-            session_value(token),
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+    if book.open:
+        return response
+    principal = book.identify(form.get("token", [""])[0])
+    if principal is None:
+        return _render(request, "login.html", 401, next=target, error="That is not a token.")
+    sessions: ConsoleSessions = request.app.state.console_sessions
+    response.set_cookie(
+        COOKIE,
+        sessions.cookie(principal),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -204,6 +204,20 @@ def refusals_page(request: Request, kind: str = "") -> HTMLResponse:
     return _render(request, "refusals.html", refusals=refusals, kinds=kinds, kind=chosen)
 
 
+def _audit(request: Request, kind: str, principal: Principal, **fields: Any) -> None:
+    """The console's writes (and refused ones) are audited like the API's, with the token's name."""
+    with transaction(_service(request).sessions) as session:
+        add_audit(session, kind, actor=principal.name, **fields)
+
+
+def _may_operate(request: Request, principal: Principal) -> bool:
+    if principal.may(Role.OPERATOR):
+        return True
+    detail = f"console {request.url.path}: role {principal.role.value}"
+    _audit(request, "api_forbidden", principal, detail=detail)
+    return False
+
+
 def _acted(request: Request, message: str, back: str, ok: bool = True) -> Response:
     if request.headers.get("hx-request"):
         # 200 either way: htmx swaps only successful responses into the message area.
@@ -211,17 +225,34 @@ def _acted(request: Request, message: str, back: str, ok: bool = True) -> Respon
     return RedirectResponse(back, status_code=303)
 
 
-@guarded.post("/studies/{study_uid}/reprocess", response_model=None)
-def reprocess(request: Request, study_uid: str) -> Response:
-    if not _service(request).reprocess(study_uid):
+FORBIDDEN = "Your token's role may not do this: an operator's token is needed."
+
+
+@router.post("/studies/{study_uid}/reprocess", response_model=None)
+def reprocess(
+    request: Request, study_uid: str, principal: Annotated[Principal, Depends(require_login)]
+) -> Response:
+    if not _may_operate(request, principal):
+        return _acted(request, FORBIDDEN, f"/studies/{study_uid}", ok=False)
+    found = _service(request).reprocess(study_uid)
+    detail = "reprocessing queued" if found else "no such study"
+    _audit(request, "api_reprocess", principal, study_uid=study_uid[:64], detail=detail)
+    if not found:
         return _acted(request, f"No study {study_uid}.", "/", ok=False)
     message = f"Reprocessing queued for {study_uid}: a new result version follows."
     return _acted(request, message, f"/studies/{study_uid}")
 
 
-@guarded.post("/deliveries/{delivery_id}/retry", response_model=None)
-def retry_delivery(request: Request, delivery_id: int) -> Response:
-    if not _service(request).retry_delivery(delivery_id):
+@router.post("/deliveries/{delivery_id}/retry", response_model=None)
+def retry_delivery(
+    request: Request, delivery_id: int, principal: Annotated[Principal, Depends(require_login)]
+) -> Response:
+    if not _may_operate(request, principal):
+        return _acted(request, FORBIDDEN, "/deliveries", ok=False)
+    found = _service(request).retry_delivery(delivery_id)
+    detail = f"delivery {delivery_id}: " + ("queued" if found else "no such delivery")
+    _audit(request, "api_delivery_retry", principal, detail=detail)
+    if not found:
         return _acted(request, f"No delivery {delivery_id}.", "/deliveries", ok=False)
     return _acted(request, f"Delivery {delivery_id} queued: it is sent now.", "/deliveries")
 

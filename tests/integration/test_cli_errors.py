@@ -65,7 +65,7 @@ def test_serve_on_a_busy_dicom_port(tmp_path: Path, busy_port: int) -> None:
     # the log (JSON lines on stderr) may go on while the service stops; the error is one line
     [last] = [line for line in done.stderr.splitlines() if line.startswith("cervi serve:")]
     assert last.startswith(f"cervi serve: cannot listen for DICOM on 127.0.0.1:{busy_port}: ")
-    assert "already in use" in last and "node.port" in last
+    assert "already in use" in last and "node.port" in last  # the setting to change
     assert (tmp_path / "cervi.db").exists()  # the database path was relative to the file
 
 

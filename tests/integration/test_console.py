@@ -12,9 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from cervi.console.auth import COOKIE
-from storage.tables import Delivery, Study
+from storage.tables import AuditEvent, Delivery, Study
 from tests.conftest import fresh_postgres_database
-from tests.support.console import TOKEN, RunningConsole, running_console, store, wait_for
+from tests.support.console import (
+    READER_TOKEN,
+    TOKEN,
+    RunningConsole,
+    running_console,
+    store,
+    wait_for,
+)
 from tests.support.dicom import make_dx
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,7 +66,7 @@ def test_pages_need_the_token_and_login_sets_a_cookie(console: RunningConsole) -
     assert fragment.status_code == 401 and fragment.headers["hx-redirect"].startswith("/login")
     assert httpx.post(base + "/deliveries/1/retry", timeout=10).status_code == 303
     wrong = httpx.post(base + "/login", data={"token": "nope"}, timeout=10)
-    assert wrong.status_code == 401 and "That is not the token." in wrong.text
+    assert wrong.status_code == 401 and "That is not a token." in wrong.text
     assert COOKIE not in wrong.headers.get("set-cookie", "")
     forged = httpx.get(base + "/", cookies={COOKIE: "0" * 64}, timeout=10)
     assert forged.status_code == 303
@@ -166,3 +173,28 @@ def test_the_arrivals_fragment_shows_a_new_instance(
     assert store(console.dicom_port, [ds]) == [0]
     fragment = browser.get("/console/arrivals", headers=HTMX).text
     assert ds.SOPInstanceUID in fragment and "MODALITY" in fragment
+
+
+def test_a_reader_sees_but_may_not_act(console: RunningConsole) -> None:
+    with httpx.Client(base_url=console.base_url, timeout=10) as reader:
+        assert reader.post("/login", data={"token": READER_TOKEN}).status_code == 303
+        assert reader.get("/deliveries").status_code == 200
+        with console.service.sessions() as session:
+            failed = session.scalars(select(Delivery.id).where(Delivery.state == "failed")).first()
+        answer = reader.post(f"/deliveries/{failed}/retry", headers=HTMX)
+        assert "an operator&#39;s token is needed" in answer.text
+    with console.service.sessions() as session:
+        assert session.get(Delivery, failed).state == "failed"
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "api_forbidden")
+        ).all()
+    assert [e.actor for e in refused] == ["ward"]
+
+
+def test_actions_are_audited_with_the_token_name(browser: httpx.Client, console) -> None:
+    browser.post("/deliveries/99999/retry", headers=HTMX)
+    with console.service.sessions() as session:
+        rows = session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "api_delivery_retry")
+        ).all()
+    assert ("api.token", "delivery 99999: no such delivery") in [(e.actor, e.detail) for e in rows]

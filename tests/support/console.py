@@ -23,6 +23,7 @@ from pynetdicom.sop_class import Verification
 from sqlalchemy import update
 
 from cervi.api import create_app
+from cervi.auth import hash_token
 from cervi.bootstrap import Service, build_service
 from cervi.settings import Settings
 from inference.phantom import generate_study
@@ -34,7 +35,8 @@ from tests.support.net import free_port, wait_for_port
 from tests.support.results import from_bytes, to_bytes
 from tests.support.seed import seed
 
-TOKEN = "console-t0ken"
+TOKEN = "console-t0ken"  # the legacy api.token: an operator
+READER_TOKEN = "console-reader-t0ken"
 
 
 @dataclass
@@ -107,7 +109,11 @@ def running_console(database_url: str, folder: Path) -> Iterator[RunningConsole]
                 ],
                 "retry": {"first_seconds": 3600},
             },
-            "api": {"port": 0, "token": TOKEN},
+            "api": {
+                "port": 0,
+                "token": TOKEN,
+                "tokens": [{"name": "ward", "role": "reader", "sha256": hash_token(READER_TOKEN)}],
+            },
         }
     )
     service = build_service(settings, analyser=FixedAnalyser())

@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="every matching study, one row per label")
     _add_filters(export)
     export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument(
+        "--measurements",
+        action="store_true",
+        help="one row per measurement (name, view, value, unit) instead of per label",
+    )
     export.set_defaults(func=run_export)
 
 
@@ -96,11 +101,12 @@ def run_list(args: argparse.Namespace) -> int:
             item["state"],
             str(item["result"]["version"]) if item["result"] else "",
             _leading(item["result"]),
+            _key_measurements(item["result"]),
         )
         for item in items
     ]
     header = ("STUDY UID", "PATIENT ID", "ACCESSION", "DATE", "STATE", "VER")
-    print_table((*header, "FINDINGS (p >= threshold)"), rows)
+    print_table((*header, "FINDINGS (p >= threshold)", "ADI (mm)"), rows)
     print(f"{len(items)} of {total} studies")
     return 0
 
@@ -113,6 +119,19 @@ def _leading(result: dict[str, Any] | None) -> str:
         return "none"
     present.sort(key=lambda f: -f["probability"])
     return ", ".join(f"{f['label']} {100 * f['probability']:.0f}%" for f in present)
+
+
+def _key_measurements(result: dict[str, Any] | None) -> str:
+    """The atlantodental interval in flexion and its change from extension, where measured."""
+    if not result:
+        return ""
+    values = {(m["name"], m["view"]): m["value"] for m in result.get("measurements", [])}
+    parts = []
+    if ("adi_mm", "flexion") in values:
+        parts.append(f"flexion {values[('adi_mm', 'flexion')]:.1f}")
+    if ("adi_change_mm", None) in values:
+        parts.append(f"change {values[('adi_change_mm', None)]:+.1f}")
+    return ", ".join(parts)
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -162,6 +181,9 @@ def run_export(args: argparse.Namespace) -> int:
                 "version": result.get("version"),
                 "model_version": result.get("model_version"),
             }
+            if args.measurements:
+                records += _measurement_records(base, result)
+                continue
             if not result["findings"]:
                 records.append(
                     base | {"label": None, "probability": None, "threshold": None, "present": None}
@@ -182,9 +204,15 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2))
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS)
+        base_fields = EXPORT_FIELDS[:6]
+        values = (
+            ["name", "scope", "view", "value", "unit"]
+            if args.measurements
+            else list(EXPORT_FIELDS[6:])
+        )
+        writer = csv.DictWriter(sys.stdout, fieldnames=[*base_fields, *values])
         writer.writeheader()
-        writer.writerows(csv_row(record) for record in records)
+        writer.writerows(record if args.measurements else csv_row(record) for record in records)
     return 0
 
 
@@ -197,3 +225,13 @@ def csv_row(record: dict[str, Any]) -> dict[str, Any]:
     if row["present"] is not None:
         row["present"] = int(row["present"])
     return row
+
+
+def _measurement_records(base: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One export row per measurement of ``result`` (one empty row when it has none)."""
+    empty = {"name": None, "scope": None, "view": None, "value": None, "unit": None}
+    rows = [
+        base | {k: m[k] for k in ("name", "scope", "view", "value", "unit")}
+        for m in result.get("measurements", [])
+    ]
+    return rows or [base | empty]

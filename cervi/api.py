@@ -1,13 +1,15 @@
-"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results.
+"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results, and the
+operator console (``cervi.console``) at ``/``.
 
 Bearer tokens with roles (``cervi.auth``) guard ``/api/v1``: a reader reads, an operator also
 reprocesses and retries, and each write (and each refused one) leaves an audit row naming the
-token. ``/health`` and ``/metrics`` stay open for load balancers and Prometheus. Domain errors
-become HTTP codes here and nowhere else.
+token; the console takes the same tokens. ``/health`` and ``/metrics`` stay open for load
+balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
@@ -17,6 +19,7 @@ from cervi import api_models as m
 from cervi import metrics
 from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
+from cervi.console import mount_console
 from storage.db import current_revision, ping, transaction
 from storage.instances import add_audit
 from storage.queries import StudyFilter, list_studies, sr_path, study_detail
@@ -30,6 +33,9 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
     app.state.service = service
     app.state.tokens = TokenBook(service.settings.api)
+    # The label keys the running model reports, as an enum: OpenAPI lists them and an unknown
+    # key is a 422, not a filter that silently matches nothing.
+    label = enum.StrEnum("Label", {key: key for key in service.label_keys()})  # type: ignore[misc]
 
     def audit(kind: str, principal: Principal, **fields: Any) -> None:
         with transaction(service.sessions) as session:
@@ -52,14 +58,9 @@ def create_app(service: Service) -> FastAPI:
         """Counters and gauges in the Prometheus text format."""
         with service.sessions() as session:
             body = metrics.render(session)
+        body += metrics.render_model(service.model_identity())
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
-    @app.get(
-        "/api/v1/studies",
-        tags=["studies"],
-        response_model=m.StudyList,
-        dependencies=[Depends(READER)],
-    )
     def studies(
         patient_id: str | None = None,
         accession_number: str | None = Query(None, alias="accession"),
@@ -79,7 +80,7 @@ def create_app(service: Service) -> FastAPI:
             date_from=date_from,
             date_to=date_to,
             state=state,
-            finding=finding,
+            finding=str(finding) if finding is not None else None,
             min_probability=min_probability,
             model_version=model_version,
             limit=limit,
@@ -88,6 +89,15 @@ def create_app(service: Service) -> FastAPI:
         with service.sessions() as session:
             total, items = list_studies(session, where)
         return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    # The enum exists only now, so it is given to FastAPI as a type, not as a string annotation.
+    studies.__annotations__["finding"] = label | None
+    app.get(
+        "/api/v1/studies",
+        tags=["studies"],
+        response_model=m.StudyList,
+        dependencies=[Depends(READER)],
+    )(studies)
 
     @app.get(
         "/api/v1/studies/{study_uid}",
@@ -151,6 +161,7 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
         return {"detail": "delivery queued"}
 
+    mount_console(app, service)
     return app
 
 

@@ -22,6 +22,7 @@ from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
 from dicom_node.tls import ServerTls
+from inference.result import LABELS, ModelIdentity
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
 from storage.studies import requeue_interrupted
@@ -100,13 +101,36 @@ class Service:
             max_instances=1,
         )
         self.delivery_loop.start()
-        for listener in self.listeners:
-            listener.start()
         self.started = True
+        try:
+            for listener in self.listeners:
+                listener.start()
+        except OSError:  # e.g. the port is taken: stop what runs, the caller names the cause
+            self.stop()
+            raise
 
     def reprocess(self, study_uid: str) -> bool:
         """Analyse the study again as a new result version; False when there is no such study."""
         return self.assembler.reprocess(study_uid)
+
+    def label_keys(self) -> tuple[str, ...]:
+        """The label keys results carry: the model's own, else the demo label set."""
+        try:
+            labels = getattr(self.analyser, "labels", None)
+        except Exception:
+            logger.exception("the model cannot be loaded", extra={"event": "model_unavailable"})
+            labels = None
+        return tuple(labels) if labels else LABELS
+
+    def model_identity(self) -> ModelIdentity | None:
+        """The model that analyses studies; None when it cannot be loaded."""
+        if self.analyser is None:
+            return None
+        try:
+            return self.analyser.identity
+        except Exception:
+            logger.exception("the model cannot be loaded", extra={"event": "model_unavailable"})
+            return None
 
     def retry_delivery(self, delivery_id: int) -> bool:
         """Make a delivery due now; False when there is no such delivery."""

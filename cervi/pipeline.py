@@ -45,7 +45,7 @@ from storage.tables import utcnow
 logger = logging.getLogger("cervi.pipeline")
 
 IMAGE_RULE = "image"  # views named by the ROI network's view head, not by a header rule
-# a result's outcome and the study state it leaves (DESIGN.md, "Study state")
+# a result's outcome and the study state it leaves (docs/views.md, "When a study is analysed")
 _OUTCOME_STATES = {"analysed": StudyState.ANALYSED, "not_analysed": StudyState.NOT_ANALYSED}
 
 
@@ -94,6 +94,11 @@ class ModelAnalyser:
     @property
     def identity(self) -> ModelIdentity:
         return self.load().model.identity
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label keys the model file declares."""
+        return tuple(self.load().labels)
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         return self.load().analyse_datasets(datasets)
@@ -279,7 +284,7 @@ class Pipeline:
 
     def _name_by_image(self, views: dict[str, Path], unknown: list[Path]) -> list[Path]:
         """Images no header rule named fill the missing views when the image itself says which
-        (DESIGN.md, "View identification"); the decision is recorded as rule ``image``. Returns
+        (docs/views.md); the decision is recorded as rule ``image``. Returns
         the images still unnamed."""
         free = [v for v in VIEWS if v not in views]
         if not unknown or not free:

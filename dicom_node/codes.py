@@ -4,7 +4,7 @@ Sources, in order of preference:
 
 - ``DCM``: DICOM PS3.16 Annex D (checked against pydicom's PS3.16-derived concept dictionary).
 - ``SCT``: SNOMED CT, only codes that PS3.16 itself lists (CID 92, CID 240, CID 4010, CID 4) or that
-  DESIGN.md names (9964006 Flexion, 24154002 Extension). No SNOMED code is invented here.
+  docs/views.md lists (9964006 Flexion, 24154002 Extension). No SNOMED code is invented here.
 - ``UCUM``: units.
 - ``99CERVI``: Cervi's private coding scheme for everything else (the labels, the probability
   and threshold concepts, view status). It is declared in every object that uses it through
@@ -80,8 +80,8 @@ LANGUAGE = Code("en-US", "RFC5646", "English (United States)")  # TID 1204, BCP 
 
 # --- SNOMED CT, verified ----------------------------------------------------------------------
 LATERAL_PROJECTION = Code("399067008", "SCT", "lateral")  # CID 4010 "DX View"
-FLEXION = Code("9964006", "SCT", "Flexion")  # CID 92; DESIGN.md
-EXTENSION = Code("24154002", "SCT", "Extension")  # CID 92; DESIGN.md
+FLEXION = Code("9964006", "SCT", "Flexion")  # CID 92; docs/views.md
+EXTENSION = Code("24154002", "SCT", "Extension")  # CID 92; docs/views.md
 SOURCE = Code("260753009", "SCT", "Source")  # TID 1601 image library entry (as highdicom)
 PRESENT = Code("52101004", "SCT", "Present")  # CID 240
 ABSENT = Code("272519000", "SCT", "Absent")  # CID 240
@@ -105,7 +105,7 @@ NOT_ANALYSED = _private("CERVI-NA", "Not analysed")
 INTENDED_USE = _private("CERVI-USE", "Intended use")
 NOT_FOR_DIAGNOSTIC_USE = _private("CERVI-NDX", "Not for diagnostic use")
 
-#: The default finding concept per label key (DESIGN.md, "The demo label set"), as
+#: The default finding concept per label key (docs/labels.md), as
 #: :mod:`inference.labels` defines it and training writes it into the model file.
 LABELS = MappingProxyType(
     {key: _private(value, meaning) for key, (value, meaning) in LABEL_CODES.items()}

@@ -9,7 +9,7 @@ from typing import Any
 from pydicom import Dataset
 from pydicom.uid import RE_VALID_UID
 
-# Header fields that view and accept rules may read (DESIGN.md, "View identification").
+# Header fields that view and accept rules may read (docs/views.md).
 RULE_FIELDS = (
     "Modality",
     "BodyPartExamined",

@@ -82,7 +82,7 @@ class LabelPrediction:
     """One label's probability and decision, with the code the model file gives the label
     (``cervi.codes``; the defaults of :data:`LABEL_CODES` where the file names none)."""
 
-    key: str  # e.g. "atlantoaxial_instability" (DESIGN.md label table)
+    key: str  # e.g. "atlantoaxial_instability" (docs/labels.md)
     probability: float
     threshold: float
     code: str = ""  # code value in CODING_SCHEME

@@ -251,9 +251,12 @@ class ViewFound:
 
 @dataclass(frozen=True)
 class StudyOverview:
-    """One line of ``cervi studies``: no patient data, only identifiers and assembly state."""
+    """One line of ``cervi studies``: the identifiers people look studies up by (no names),
+    and the assembly state."""
 
     study_uid: str
+    patient_id: str
+    accession_number: str | None
     state: str
     reason: str | None
     version: int
@@ -293,6 +296,8 @@ def study_overview(
         lines.append(
             StudyOverview(
                 study.study_uid,
+                study.patient_id,
+                study.accession_number,
                 study.state,
                 study.state_reason,
                 study.result_version,

@@ -1,5 +1,5 @@
 """The study state machine, in one place: the states, which moves are allowed, and the one
-function that moves a study row (DESIGN.md, "Study state").
+function that moves a study row (docs/views.md, "When a study is analysed").
 
 ``receiving`` -> ``ready`` -> ``processing`` -> ``analysed`` | ``not_analysed`` | ``failed``,
 plus ``ignored`` for studies that are not cervical spine radiographs. A study is re-opened

@@ -1,4 +1,4 @@
-"""The results database: SQLAlchemy 2.0 typed tables (DESIGN.md, "Interfaces").
+"""The results database: SQLAlchemy 2.0 typed tables (the README, "Using the results").
 
 The schema itself is owned by the Alembic migrations in ``storage/migrations``; these classes
 must stay in step with them (``tests/integration/test_storage.py`` checks that they do).

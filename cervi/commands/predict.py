@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cervi.cli import add_model_options, open_runtime
+from cervi.cli import CommandError, add_model_options, open_runtime
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +33,14 @@ def run_predict(args: argparse.Namespace) -> int:
     from inference.result import UnreadableImage
     from inference.roi import assign_views
 
+    if not args.folder.is_dir():
+        raise CommandError(f"{args.folder}: no such folder")
+    paths = sorted(args.folder.rglob("*.dcm"))
+    if not paths:
+        raise CommandError(f"{args.folder}: no *.dcm files in it or below it; nothing to do")
     runtime = open_runtime(args)
     studies: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted(args.folder.rglob("*.dcm")):
+    for path in paths:
         header = pydicom.dcmread(path, stop_before_pixels=True)
         studies[str(header.get("StudyInstanceUID", path.parent.name))].append(path)
     failures = 0

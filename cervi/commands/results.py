@@ -95,6 +95,8 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [
         (
             item["study_uid"],
+            item["patient_id"],
+            item["accession_number"] or "",
             item["study_date"] or "",
             item["state"],
             str(item["result"]["version"]) if item["result"] else "",
@@ -103,8 +105,8 @@ def run_list(args: argparse.Namespace) -> int:
         )
         for item in items
     ]
-    header = ("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)", "ADI (mm)")
-    print_table(header, rows)
+    header = ("STUDY UID", "PATIENT ID", "ACCESSION", "DATE", "STATE", "VER")
+    print_table((*header, "FINDINGS (p >= threshold)", "ADI (mm)"), rows)
     print(f"{len(items)} of {total} studies")
     return 0
 
@@ -147,6 +149,23 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+#: CSV columns of ``cervi results export``: one row per label of the latest result.
+EXPORT_FIELDS = (
+    "study_uid",
+    "accession_number",
+    "study_date",
+    "state",
+    "version",
+    "model_version",
+    "label",
+    "probability",
+    "threshold",
+    "present",
+)
+#: Decimals of probabilities and thresholds in the CSV (a spreadsheet needs no 17 digits).
+CSV_DECIMALS = 4
+
+
 def run_export(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     offset = 0
@@ -156,6 +175,7 @@ def run_export(args: argparse.Namespace) -> int:
             result = item["result"] or {"findings": []}
             base = {
                 "study_uid": item["study_uid"],
+                "accession_number": item["accession_number"],
                 "study_date": item["study_date"],
                 "state": item["state"],
                 "version": result.get("version"),
@@ -165,13 +185,16 @@ def run_export(args: argparse.Namespace) -> int:
                 records += _measurement_records(base, result)
                 continue
             if not result["findings"]:
-                records.append(base | {"label": None, "probability": None, "present": None})
+                records.append(
+                    base | {"label": None, "probability": None, "threshold": None, "present": None}
+                )
             for finding in result["findings"]:
                 records.append(
                     base
                     | {
                         "label": finding["label"],
                         "probability": finding["probability"],
+                        "threshold": finding["threshold"],
                         "present": finding["present"],
                     }
                 )
@@ -181,16 +204,27 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2))
     else:
-        fields = ["study_uid", "study_date", "state", "version", "model_version"]
+        base_fields = EXPORT_FIELDS[:6]
         values = (
             ["name", "scope", "view", "value", "unit"]
             if args.measurements
-            else ["label", "probability", "present"]
+            else list(EXPORT_FIELDS[6:])
         )
-        writer = csv.DictWriter(sys.stdout, fieldnames=[*fields, *values])
+        writer = csv.DictWriter(sys.stdout, fieldnames=[*base_fields, *values])
         writer.writeheader()
-        writer.writerows(records)
+        writer.writerows(record if args.measurements else csv_row(record) for record in records)
     return 0
+
+
+def csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Probabilities and thresholds to ``CSV_DECIMALS`` places, the call as 1 or 0."""
+    row = dict(record)
+    for key in ("probability", "threshold"):
+        if row[key] is not None:
+            row[key] = f"{row[key]:.{CSV_DECIMALS}f}"
+    if row["present"] is not None:
+        row["present"] = int(row["present"])
+    return row
 
 
 def _measurement_records(base: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:

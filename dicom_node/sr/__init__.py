@@ -1,5 +1,5 @@
 """Cervi's results as DICOM Structured Reports: TID 1500 "Imaging Measurement Report" in a
-Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results in DICOM").
+Comprehensive 3D SR document, written into the source study (docs/conformance.md, annex 8.1).
 
 - :class:`CerviImagingMeasurementReport`: the analysed outcome (ROIs, probabilities, findings).
 - :class:`CerviNotAnalysedReport`: the "insufficient views / unreadable" outcome.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
@@ -21,6 +21,13 @@ from storage.db import current_revision
 from storage.queries import StudyFilter, list_studies, sr_path, study_detail
 
 DATE = r"^\d{8}$"
+# Integers the database can compare with: versions and ids are 32-bit columns, OFFSET takes a
+# 64-bit one. A larger number is a 422 here, not a 500 from the driver.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# Free text the database can hold: PostgreSQL refuses NUL in text, which would be a 500.
+TEXT = r"^[^\x00]{0,256}$"
+UID_PATH = Annotated[str, Path(pattern=r"^[0-9.]{1,64}$", description="a DICOM UID")]
 BEARER = HTTPBearer(auto_error=False)
 
 
@@ -44,7 +51,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
-        """Database reachable and migrated, free disk above the threshold, listener running."""
+        """Database reachable and migrated, free disk above the threshold, listener running and
+        not saturated (503 with ``status: degraded`` otherwise)."""
         body = _health(service)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
@@ -62,19 +70,21 @@ def create_app(service: Service) -> FastAPI:
         dependencies=[Depends(authorised)],
     )
     def studies(
-        patient_id: str | None = None,
-        accession_number: str | None = Query(None, alias="accession"),
+        patient_id: str | None = Query(None, pattern=TEXT),
+        accession_number: str | None = Query(None, alias="accession", pattern=TEXT),
         date_from: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         date_to: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         state: str | None = Query(
             None,
             pattern="^(receiving|ready|processing|analysed|not_analysed|failed|ignored)$",
         ),
-        finding: str | None = Query(None, description="label key present in the latest result"),
+        finding: str | None = Query(
+            None, pattern=TEXT, description="label key present in the latest result"
+        ),
         min_probability: float | None = Query(None, ge=0, le=1),
-        model_version: str | None = None,
+        model_version: str | None = Query(None, pattern=TEXT),
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=INT64_MAX),
     ) -> dict[str, Any]:
         """Studies with their latest result, newest first, filtered and paginated."""
         where = StudyFilter(
@@ -99,7 +109,7 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.StudyDetail,
         dependencies=[Depends(authorised)],
     )
-    def study(study_uid: str) -> dict[str, Any]:
+    def study(study_uid: UID_PATH) -> dict[str, Any]:
         """One study: its views (and the rule that named each), result versions, deliveries."""
         with service.sessions() as session:
             detail = study_detail(session, study_uid)
@@ -113,7 +123,9 @@ def create_app(service: Service) -> FastAPI:
         response_class=FileResponse,
         dependencies=[Depends(authorised)],
     )
-    def structured_report(study_uid: str, version: int | None = Query(None, ge=1)) -> FileResponse:
+    def structured_report(
+        study_uid: UID_PATH, version: int | None = Query(None, ge=1, le=INT32_MAX)
+    ) -> FileResponse:
         """The SR of the newest (or the given) result version, as application/dicom."""
         with service.sessions() as session:
             path = sr_path(session, study_uid, version)
@@ -128,7 +140,7 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.Accepted,
         dependencies=[Depends(authorised)],
     )
-    def reprocess(study_uid: str) -> dict[str, str]:
+    def reprocess(study_uid: UID_PATH) -> dict[str, str]:
         """Analyse the study again as a new result version."""
         if not service.reprocess(study_uid):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
@@ -141,7 +153,7 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.Accepted,
         dependencies=[Depends(authorised)],
     )
-    def retry_delivery(delivery_id: int) -> dict[str, str]:
+    def retry_delivery(delivery_id: Annotated[int, Path(ge=1, le=INT32_MAX)]) -> dict[str, str]:
         """Send a waiting or failed delivery again now."""
         if not service.retry_delivery(delivery_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
@@ -165,10 +177,18 @@ def _health(service: Service) -> dict[str, Any]:
     free_mb = service.files.free_mb()
     minimum = service.settings.storage.min_free_disk_mb
     disk = {"ok": free_mb >= minimum, "free_mb": round(free_mb), "min_free_mb": minimum}
+    load = service.listener.load()
     listener = {
-        "ok": service.started,
+        # Saturated: a new sender would be refused now (connections or associations at the limit).
+        "ok": service.started and not load.saturated,
         "ae_title": service.settings.node.ae_title,
         "port": service.listener.port if service.started else None,
+        "saturated": load.saturated,
+        "connections": load.connections,
+        "max_connections": load.max_connections,
+        "associations": load.associations,
+        "max_associations": load.max_associations,
+        "refusals": load.refusals,
     }
     ok = database["ok"] and disk["ok"] and listener["ok"]
     return {

@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dicom_node.scp import ReceivedInstance, Rejection, StoreFailed, StoreOutcome
+from dicom_node.scp import ReceivedInstance, Rejection, StoreFailed, StoreOutcome, StoreRefused
 from storage.db import transaction
 from storage.files import InstanceStore, InvalidUID, StoreWriteError
 from storage.repository import (
@@ -110,6 +110,10 @@ class DatabaseSink:
                 if attempt == 2:
                     self._discard(record)
                     raise StoreFailed("database conflict on commit") from None
+            except DataError as exc:
+                # A value the database cannot hold: the same data would fail again.
+                self._discard(record)
+                raise StoreRefused(f"database refused a value: {type(exc).__name__}") from exc
             except SQLAlchemyError as exc:
                 self._discard(record)
                 raise StoreFailed(f"database commit failed: {type(exc).__name__}") from exc

@@ -63,12 +63,20 @@ class NodeSettings(_Section):
     port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
+    max_connections: int = Field(64, ge=1, le=4096)
+    max_connections_per_peer: int = Field(8, ge=1, le=4096)
     max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     acse_timeout: float = Field(30, gt=0)
     dimse_timeout: float = Field(60, gt=0)
     network_timeout: float = Field(60, gt=0)
 
     _ae = field_validator("ae_title")(_check_ae_title)
+
+    @model_validator(mode="after")
+    def _connections_hold_associations(self) -> NodeSettings:
+        if self.max_connections < self.max_associations:
+            raise ValueError("max_connections must be at least max_associations")
+        return self
 
     @field_validator("allowed_callers", mode="before")
     @classmethod

@@ -9,12 +9,16 @@ Rows, Columns, Samples per Pixel, Bits Allocated and Number of Frames need, and 
 
 from __future__ import annotations
 
+import struct
+from io import BytesIO
+
 from pydicom import Dataset
-from pydicom.encaps import generate_fragments
+from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID
 
 DESCRIPTION = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel")
+ITEM_HEADER = 8  # item tag and length (PS3.5 7.5)
 
 
 class CorruptPixelData(ValueError):
@@ -27,6 +31,15 @@ def check_pixel_data(ds: Dataset, transfer_syntax_uid: str) -> None:
     An instance without Pixel Data passes: whether it can be analysed is decided later, and the
     result says so.
     """
+    try:
+        _check(ds, transfer_syntax_uid)
+    except CorruptPixelData:
+        raise
+    except Exception as exc:  # a header value pydicom cannot convert (IS "many", US of 3 bytes)
+        raise CorruptPixelData(f"pixel description unreadable: {type(exc).__name__}") from None
+
+
+def _check(ds: Dataset, transfer_syntax_uid: str) -> None:
     if "PixelData" not in ds:
         return
     missing = [keyword for keyword in DESCRIPTION if ds.get(keyword) in (None, "")]
@@ -39,10 +52,7 @@ def check_pixel_data(ds: Dataset, transfer_syntax_uid: str) -> None:
     if UID(transfer_syntax_uid).is_encapsulated:
         _check_encapsulated(bytes(value), frames)
         return
-    try:
-        expected = int(get_expected_length(ds, unit="bytes"))
-    except Exception as exc:
-        raise CorruptPixelData(f"pixel description unusable: {type(exc).__name__}") from None
+    expected = int(get_expected_length(ds, unit="bytes"))
     if len(value) < expected:
         raise CorruptPixelData(
             f"Pixel Data holds {len(value)} bytes; the header says {expected} are needed"
@@ -50,8 +60,8 @@ def check_pixel_data(ds: Dataset, transfer_syntax_uid: str) -> None:
 
 
 def _frames(ds: Dataset) -> int:
-    raw = ds.get("NumberOfFrames", 1)
     try:
+        raw = ds.get("NumberOfFrames", 1)
         frames = int(raw) if raw not in (None, "") else 1
     except (TypeError, ValueError):
         raise CorruptPixelData("Number of Frames is not a number") from None
@@ -61,14 +71,21 @@ def _frames(ds: Dataset) -> int:
 
 
 def _check_encapsulated(value: bytes, frames: int) -> None:
-    """Items well formed, lengths within the value, at least one non-empty fragment a frame."""
+    """Items well formed and within the value, at least one non-empty fragment a frame."""
+    buffer = BytesIO(value)
     try:
-        fragments = [len(f) for f in generate_fragments(value)]
+        parse_basic_offsets(buffer)  # the first item, the Basic Offset Table (possibly empty)
+        _, positions = parse_fragments(buffer)
     except Exception as exc:
         raise CorruptPixelData(f"encapsulated Pixel Data malformed: {exc}") from None
-    # The first item is the Basic Offset Table (possibly empty); fragments follow (A.4).
-    fragments = fragments[1:]
-    if sum(1 for length in fragments if length) < frames:
+    lengths = [struct.unpack_from("<L", value, position + 4)[0] for position in positions]
+    for position, length in zip(positions, lengths, strict=True):
+        if position + ITEM_HEADER + length > len(value):
+            raise CorruptPixelData(
+                f"encapsulated Pixel Data cut short: a fragment declares {length} bytes, "
+                f"{len(value) - position - ITEM_HEADER} are there"
+            )
+    if sum(1 for length in lengths if length) < frames:
         raise CorruptPixelData(
-            f"encapsulated Pixel Data has {len(fragments)} fragments for {frames} frames"
+            f"encapsulated Pixel Data has {len(positions)} fragments for {frames} frames"
         )

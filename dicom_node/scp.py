@@ -376,6 +376,9 @@ def handle_store(event: Event, sink: InstanceSink) -> int:
         meta = InstanceMeta.from_dataset(dataset)
     except MissingIdentifier as exc:
         return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", str(exc))
+    except Exception as exc:  # a value pydicom cannot convert (an IS of letters, ...)
+        detail = f"cannot decode the header: {type(exc).__name__}"
+        return refuse(Status.CANNOT_UNDERSTAND, "undecodable", detail)
     if meta.sop_class_uid != request.AffectedSOPClassUID:
         return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", "SOPClassUID differs", meta)
     if meta.sop_instance_uid != request.AffectedSOPInstanceUID:

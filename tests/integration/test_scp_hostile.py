@@ -6,6 +6,7 @@ Timeouts are short here so that "a slot is free within acse_timeout" is seen wit
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from collections.abc import Iterator
@@ -18,7 +19,14 @@ from cervi.bootstrap import Service, build_service
 from storage.tables import AuditEvent
 from tests.integration.conftest import make_settings
 from tests.support import attack
-from tests.support.attack import attacker, closed_within, echo, pdu_header, sockets
+from tests.support.attack import (
+    attacker,
+    closed_within,
+    echo,
+    pdu_header,
+    sockets,
+    wait_until,
+)
 
 ACSE = 2.0
 NETWORK = 3.0
@@ -54,25 +62,23 @@ def _audits(service: Service, kind: str | None = None) -> list[AuditEvent]:
         return list(session.scalars(query))
 
 
-def _wait_until(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
-
-
 def test_half_open_pdus_from_one_peer_leave_room_for_others(guarded: Service) -> None:
     port = guarded.listener.port
     with sockets(17, port, attacker(1)) as held:
         for sock in held:
-            sock.sendall(pdu_header(0x01, 0xFFFFFFF0))
+            with contextlib.suppress(OSError):  # one refused at once may be gone already
+                sock.sendall(pdu_header(0x01, 0xFFFFFFF0))
         assert echo(port) == 0x0000
         # The listener closes each within acse_timeout of its opening, whatever it sends.
         assert all(closed_within(sock, ACSE + MARGIN) for sock in held)
-    assert _wait_until(lambda: len(_audits(guarded, "peer_connection_limit")) == 17 - 4, MARGIN)
-    assert {r.peer for r in _audits(guarded, "peer_connection_limit")} == {attacker(1)}
+    # At least those over the per-peer limit were refused and audited; the others were aborted
+    # for the length they declare or at the deadline, unless the accept loop, lagging, took
+    # them only after the test had closed them.
+    kinds = ("peer_connection_limit", "pdu_too_large", "negotiation_timeout")
+    enough = 17 - guarded.settings.node.max_connections_per_peer
+    assert wait_until(lambda: sum(len(_audits(guarded, k)) for k in kinds) >= enough, MARGIN)
+    assert _audits(guarded, "peer_connection_limit")
+    assert {a.peer for a in _audits(guarded)} == {attacker(1)}
 
 
 def test_many_peers_saturate_then_free_within_acse_timeout(guarded: Service) -> None:
@@ -82,9 +88,9 @@ def test_many_peers_saturate_then_free_within_acse_timeout(guarded: Service) -> 
     try:
         for sock in opened:
             sock.sendall(pdu_header(0x01, 1000) + b"\x00" * 10)
-        assert _wait_until(lambda: guarded.listener.load().saturated, MARGIN)
+        assert wait_until(lambda: guarded.listener.load().saturated, MARGIN)
         assert echo(port, timeout=1) is None
-        assert _wait_until(lambda: echo(port, timeout=1) == 0x0000, ACSE + MARGIN)
+        assert wait_until(lambda: echo(port, timeout=1) == 0x0000, ACSE + MARGIN)
         assert all(closed_within(sock, MARGIN) for sock in opened)
     finally:
         for sock in opened:
@@ -120,7 +126,7 @@ def test_opened_and_closed_connections_free_their_slots_at_once(guarded: Service
         with sockets(4, port, attacker(n)):
             pass
     # Well below acse_timeout: the slots of closed connections are not held until it expires.
-    assert _wait_until(lambda: guarded.listener.load().connections == 0, ACSE / 2)
+    assert wait_until(lambda: guarded.listener.load().connections == 0, ACSE / 2)
     assert echo(port) == 0x0000
 
 
@@ -155,6 +161,7 @@ def test_garbage_is_aborted_and_audited(guarded: Service) -> None:
     with sockets(1, port, attacker(1)) as (sock,):
         sock.sendall(b"\xff" * 64)
         assert attack.received_abort(sock, ACSE)
+    assert wait_until(lambda: _audits(guarded, "invalid_pdu"), MARGIN)
     assert [a.peer for a in _audits(guarded, "invalid_pdu")] == [attacker(1)]
     assert echo(port) == 0x0000
 
@@ -174,4 +181,4 @@ def test_association_limit_rejections_are_audited(guarded: Service) -> None:
             sock.close()
     refused = _audits(guarded, "association_limit_rejected")
     assert [a.peer for a in refused] == [attack.HONEST]
-    assert _wait_until(lambda: echo(port) == 0x0000, MARGIN)
+    assert wait_until(lambda: echo(port) == 0x0000, MARGIN)

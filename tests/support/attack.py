@@ -8,7 +8,7 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
@@ -39,15 +39,20 @@ def pdu_header(pdu_type: int, length: int) -> bytes:
     return struct.pack(">BBL", pdu_type, 0, length)
 
 
-def associate_rq(called: str = "CERVI", calling: str = "ATTACKER", max_pdu: int = 16384) -> bytes:
-    """An encoded A-ASSOCIATE-RQ proposing Verification."""
+def associate_rq(
+    called: str = "CERVI",
+    calling: str = "ATTACKER",
+    max_pdu: int = 16384,
+    abstract_syntax: str = Verification,
+) -> bytes:
+    """An encoded A-ASSOCIATE-RQ proposing one presentation context (ID 1), Explicit VR LE."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title = calling
     primitive.called_ae_title = called
     primitive.calling_presentation_address = AddressInformation("127.0.0.1", 0)
     primitive.called_presentation_address = AddressInformation("127.0.0.1", 104)
-    context = build_context(Verification, [ExplicitVRLittleEndian])
+    context = build_context(abstract_syntax, [ExplicitVRLittleEndian])
     context.context_id = 1
     primitive.presentation_context_definition_list = [context]
     item = MaximumLengthNotification()
@@ -56,6 +61,70 @@ def associate_rq(called: str = "CERVI", calling: str = "ATTACKER", max_pdu: int 
     pdu = A_ASSOCIATE_RQ()
     pdu.from_primitive(primitive)
     return pdu.encode()
+
+
+def p_data(message: bytes, *, command: bool, context_id: int = 1) -> bytes:
+    """One P-DATA-TF PDU carrying ``message`` whole, as the last fragment (PS3.8 9.3.5, E.2)."""
+    control = (0x01 if command else 0x00) | 0x02
+    item = struct.pack(">LBB", len(message) + 2, context_id, control) + message
+    return pdu_header(0x04, len(item)) + item
+
+
+def store_command(sop_class_uid: str, sop_instance_uid: str, message_id: int = 1) -> bytes:
+    """A C-STORE-RQ command set in Implicit VR Little Endian (PS3.7 9.3.1.1), UIDs as given,
+    valid or not: the encoding is done here, not by pynetdicom, which would refuse them."""
+    body = b"".join(
+        (
+            _element(0x0002, _ui(sop_class_uid)),
+            _element(0x0100, struct.pack("<H", 0x0001)),
+            _element(0x0110, struct.pack("<H", message_id)),
+            _element(0x0700, struct.pack("<H", 0)),
+            _element(0x0800, struct.pack("<H", 0x0000)),
+            _element(0x1000, _ui(sop_instance_uid)),
+        )
+    )
+    return _element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def _element(element: int, value: bytes) -> bytes:
+    return struct.pack("<HHL", 0x0000, element, len(value)) + value
+
+
+def _ui(uid: str) -> bytes:
+    raw = uid.encode("ascii")
+    return raw + b"\x00" if len(raw) % 2 else raw
+
+
+def associate(port: int, source: str, abstract_syntax: str) -> socket.socket:
+    """A raw connection with an association on context 1 already accepted."""
+    sock = connect(port, source)
+    sock.sendall(associate_rq(abstract_syntax=abstract_syntax))
+    header = _read_exactly(sock, 6)
+    if header[:1] != b"\x02":
+        sock.close()
+        raise ConnectionError(f"association not accepted (PDU type 0x{header[0]:02X})")
+    _read_exactly(sock, struct.unpack(">L", header[2:6])[0])
+    return sock
+
+
+def read_pdu(sock: socket.socket, timeout: float) -> tuple[int, bytes] | None:
+    """The next PDU as (type, body), or None when the connection ends first."""
+    sock.settimeout(timeout)
+    try:
+        header = _read_exactly(sock, 6)
+        return header[0], _read_exactly(sock, struct.unpack(">L", header[2:6])[0])
+    except (OSError, ConnectionError):
+        return None
+
+
+def _read_exactly(sock: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data.extend(chunk)
+    return bytes(data)
 
 
 def closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -95,6 +164,16 @@ def echo(port: int, timeout: float = 5.0) -> int | None:
         return int(status.Status) if "Status" in status else None
     finally:
         assoc.release()
+
+
+def wait_until(condition: Callable[[], object], seconds: float) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass; whether it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
 
 
 @contextlib.contextmanager

@@ -121,6 +121,18 @@ def _name_views(runtime: Any, datasets: Sequence[Dataset], free: Sequence[str]) 
     )
 
 
+def _readable_headers(paths: Sequence[Path]) -> list[Dataset]:
+    """The headers of ``paths`` that can be read; an unreadable one is logged and left out, so
+    that the "not analysed" report is still made."""
+    headers = []
+    for path in paths:
+        try:
+            headers.append(dcmread(path, stop_before_pixels=True))
+        except Exception:
+            logger.exception("unidentified image header unreadable", extra={"path": str(path)})
+    return headers
+
+
 def _identity(model: Any) -> ModelIdentity:
     """The classifier file's own account of itself (``cervi.*`` ONNX metadata)."""
     return ModelIdentity(
@@ -192,7 +204,9 @@ class Pipeline:
                 return
         unknown = self._name_by_image(views, unknown)
         if not views:
-            self._not_analysed(study_uid, version, {}, unknown, reason="no view identified")
+            self._not_analysed(
+                study_uid, version, {}, unknown, missing=VIEWS, reason="no view identified"
+            )
             return
         try:
             datasets = {view: dcmread(path) for view, path in views.items()}
@@ -330,7 +344,7 @@ class Pipeline:
             self.analyser.identity,
             missing=missing,
             unreadable=unreadable,
-            unidentified=[dcmread(p, stop_before_pixels=True) for p in unknown],
+            unidentified=_readable_headers(unknown),
             reason=reason,
             result_version=version,
             content_datetime=self.clock(),

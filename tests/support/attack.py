@@ -44,15 +44,16 @@ def associate_rq(
     calling: str = "ATTACKER",
     max_pdu: int = 16384,
     abstract_syntax: str = Verification,
+    transfer_syntax: str = ExplicitVRLittleEndian,
 ) -> bytes:
-    """An encoded A-ASSOCIATE-RQ proposing one presentation context (ID 1), Explicit VR LE."""
+    """An encoded A-ASSOCIATE-RQ proposing one presentation context (ID 1)."""
     primitive = A_ASSOCIATE()
     primitive.application_context_name = "1.2.840.10008.3.1.1.1"
     primitive.calling_ae_title = calling
     primitive.called_ae_title = called
     primitive.calling_presentation_address = AddressInformation("127.0.0.1", 0)
     primitive.called_presentation_address = AddressInformation("127.0.0.1", 104)
-    context = build_context(abstract_syntax, [ExplicitVRLittleEndian])
+    context = build_context(abstract_syntax, [transfer_syntax])
     context.context_id = 1
     primitive.presentation_context_definition_list = [context]
     item = MaximumLengthNotification()
@@ -95,10 +96,12 @@ def _ui(uid: str) -> bytes:
     return raw + b"\x00" if len(raw) % 2 else raw
 
 
-def associate(port: int, source: str, abstract_syntax: str) -> socket.socket:
+def associate(
+    port: int, source: str, abstract_syntax: str, transfer_syntax: str = ExplicitVRLittleEndian
+) -> socket.socket:
     """A raw connection with an association on context 1 already accepted."""
     sock = connect(port, source)
-    sock.sendall(associate_rq(abstract_syntax=abstract_syntax))
+    sock.sendall(associate_rq(abstract_syntax=abstract_syntax, transfer_syntax=transfer_syntax))
     header = _read_exactly(sock, 6)
     if header[:1] != b"\x02":
         sock.close()

@@ -125,15 +125,18 @@ class DatabaseSink:
         if known is None or known[1] != record.path:
             self.files.remove(record.path)
 
-    def reject(self, rejection: Rejection) -> None:
+    def reject(self, *rejections: Rejection) -> None:
+        """Audit rows for refusals, in one transaction however many (a flood of refused
+        connections must not take the database's write lock from the stores)."""
         with transaction(self.sessions) as session:
-            add_audit(
-                session,
-                rejection.kind,
-                calling_ae=(rejection.calling_ae or "")[:16] or None,
-                peer=(rejection.peer or "")[:64] or None,
-                status=rejection.status,
-                study_uid=rejection.study_uid,
-                sop_instance_uid=rejection.sop_instance_uid,
-                detail=rejection.detail,
-            )
+            for rejection in rejections:
+                add_audit(
+                    session,
+                    rejection.kind,
+                    calling_ae=(rejection.calling_ae or "")[:16] or None,
+                    peer=(rejection.peer or "")[:64] or None,
+                    status=rejection.status,
+                    study_uid=rejection.study_uid,
+                    sop_instance_uid=rejection.sop_instance_uid,
+                    detail=rejection.detail,
+                )

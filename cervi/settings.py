@@ -64,7 +64,7 @@ class NodeSettings(_Section):
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
     max_connections: int = Field(64, ge=1, le=4096)
-    max_connections_per_peer: int = Field(8, ge=1, le=4096)
+    max_connections_per_peer: int = Field(24, ge=1, le=4096)
     max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     acse_timeout: float = Field(30, gt=0)
     dimse_timeout: float = Field(60, gt=0)
@@ -76,6 +76,8 @@ class NodeSettings(_Section):
     def _connections_hold_associations(self) -> NodeSettings:
         if self.max_connections < self.max_associations:
             raise ValueError("max_connections must be at least max_associations")
+        if self.max_connections_per_peer > self.max_connections:
+            raise ValueError("max_connections_per_peer must be at most max_connections")
         return self
 
     @field_validator("allowed_callers", mode="before")

@@ -42,6 +42,7 @@ PDU_HEADER_LENGTH = 6
 A_ASSOCIATE_RQ = 0x01
 P_DATA_TF = 0x04
 KNOWN_PDU_TYPES = frozenset(range(0x01, 0x08))
+CLOSING = "Sta13"  # awaiting the transport connection's close
 # An A-ASSOCIATE-RQ carries no data set, only negotiation items: even a PACS proposing every
 # storage SOP class with several transfer syntaxes stays far below this.
 MAX_NEGOTIATION_PDU = 1_048_576
@@ -101,8 +102,10 @@ class GuardedSocket(AssociationSocket):
     _peer: str
 
     def recv(self, nr_bytes: int) -> bytearray:
-        if self._refused:
-            return bytearray()  # the connection is being closed: as if the peer had gone
+        if self._refused or self._closing():
+            # The connection is being closed (PS3.8 9.2, Sta13: what arrives is discarded):
+            # read as if the peer had gone, so garbage after an A-ABORT ends it at once.
+            return bytearray()
         limits = self._guard.limits
         if self._body is None:
             deadline = time.monotonic() + limits.network_timeout
@@ -126,6 +129,9 @@ class GuardedSocket(AssociationSocket):
         if pdu_type == A_ASSOCIATE_RQ and len(body) == nr_bytes:
             self._negotiated = True
         return body
+
+    def _closing(self) -> bool:
+        return bool(self.assoc.dul.state_machine.current_state == CLOSING)
 
     def _read(self, nr_bytes: int, deadline: float) -> bytearray:
         """Like :meth:`AssociationSocket.recv` (a short read means the connection is gone),

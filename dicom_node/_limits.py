@@ -75,17 +75,20 @@ class _Auditable(Protocol):
 
 
 T = TypeVar("T", bound=_Auditable)
+BATCH = 500  # refusals written in one transaction
 
 
 class RefusalRecorder(Generic[T]):
     """Logs each refusal at once and writes its audit row from one background thread.
 
     A flood of refused connections must neither wait on the database nor make the accept loop
-    wait; the queue is bounded, and refusals beyond it are counted and recorded as one row.
+    wait, nor take the database's write lock from the stores once per refusal: rows are written
+    in batches (``write(*refusals)``), the queue is bounded, and refusals beyond it are counted
+    and recorded as one row.
     """
 
     def __init__(
-        self, write: Callable[[T], None], summary: Callable[[int], T], capacity: int = 10_000
+        self, write: Callable[..., None], summary: Callable[[int], T], capacity: int = 10_000
     ) -> None:
         self._write = write
         self._summary = summary
@@ -132,24 +135,30 @@ class RefusalRecorder(Generic[T]):
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, _Marker):
-                item.done.set()
-                continue
-            self._safely(self._write, item)
+            batch = [self._queue.get()]
+            while len(batch) < BATCH and batch[-1] is not None:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            refusals = [r for r in batch if r is not None and not isinstance(r, _Marker)]
             with self._lock:
                 dropped, self._dropped = self._dropped, 0
             if dropped:
-                self._safely(self._write, self._summary(dropped))
+                refusals.append(self._summary(dropped))
+            if refusals:
+                self._safely(refusals)
+            for item in batch:
+                if isinstance(item, _Marker):
+                    item.done.set()
+            if batch[-1] is None:
+                return
 
-    @staticmethod
-    def _safely(write: Callable[[T], None], item: T) -> None:
+    def _safely(self, refusals: list[T]) -> None:
         try:
-            write(item)
+            self._write(*refusals)
         except Exception:
-            logger.exception("could not record a refusal", extra={"event": "audit_failed"})
+            logger.exception("could not record refusals", extra={"event": "audit_failed"})
 
 
 @dataclass(frozen=True)

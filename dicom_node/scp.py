@@ -78,7 +78,9 @@ class InstanceSink(Protocol):
 
     def store(self, received: ReceivedInstance) -> StoreOutcome: ...
 
-    def reject(self, rejection: Rejection) -> None: ...
+    def reject(self, *rejections: Rejection) -> None:
+        """Audit the refusals (one transaction for all)."""
+        ...
 
     def has_space(self) -> bool: ...
 
@@ -100,7 +102,7 @@ class ListenerConfig:
     allowed_callers: Sequence[CallerRule] = ()
     max_associations: int = 16
     max_connections: int = 64
-    max_connections_per_peer: int = 8
+    max_connections_per_peer: int = 24
     max_pdu_size: int = 1_048_576
     acse_timeout: float = 30
     dimse_timeout: float = 60

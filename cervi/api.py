@@ -1,24 +1,26 @@
 """The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results.
 
-A bearer token (``api.token``) guards ``/api/v1``; ``/health`` and ``/metrics`` stay open for
-load balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
+Bearer tokens with roles (``cervi.auth``) guard ``/api/v1``: a reader reads, an operator also
+reprocesses and retries, and each write (and each refused one) leaves an audit row naming the
+token. ``/health`` and ``/metrics`` stay open for load balancers and Prometheus. Domain errors
+become HTTP codes here and nowhere else.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import text
 
 from cervi import api_models as m
 from cervi import metrics
+from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
-from storage.db import current_revision
+from storage.db import current_revision, ping, transaction
+from storage.instances import add_audit
 from storage.queries import StudyFilter, list_studies, sr_path, study_detail
+from storage.states import StudyState
 
 DATE = r"^\d{8}$"
 # Integers the database can compare with: versions and ids are 32-bit columns, OFFSET takes a
@@ -28,26 +30,23 @@ INT64_MAX = 2**63 - 1
 # Free text the database can hold: PostgreSQL refuses NUL in text, which would be a 500.
 TEXT = r"^[^\x00]{0,256}$"
 UID_PATH = Annotated[str, Path(pattern=r"^[0-9.]{1,64}$", description="a DICOM UID")]
-BEARER = HTTPBearer(auto_error=False)
+STATE = f"^({'|'.join(StudyState)})$"
 
 
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
     app.state.service = service
+    app.state.tokens = TokenBook(service.settings.api)
 
-    def authorised(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-    ) -> None:
-        token = service.settings.api.token
-        if token is None:
-            return
-        given = credentials.credentials if credentials else ""
-        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a valid bearer token is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    def audit(kind: str, principal: Principal, **fields: Any) -> None:
+        with transaction(service.sessions) as session:
+            add_audit(session, kind, actor=principal.name, **fields)
+
+    @app.exception_handler(Forbidden)
+    def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        detail = f"{request.method} {request.url.path}: role {exc.principal.role.value}"
+        audit("api_forbidden", exc.principal, detail=detail)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -67,17 +66,14 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies",
         tags=["studies"],
         response_model=m.StudyList,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(READER)],
     )
     def studies(
         patient_id: str | None = Query(None, pattern=TEXT),
         accession_number: str | None = Query(None, alias="accession", pattern=TEXT),
         date_from: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         date_to: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
-        state: str | None = Query(
-            None,
-            pattern="^(receiving|ready|processing|analysed|not_analysed|failed|ignored)$",
-        ),
+        state: str | None = Query(None, pattern=STATE),
         finding: str | None = Query(
             None, pattern=TEXT, description="label key present in the latest result"
         ),
@@ -107,7 +103,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies/{study_uid}",
         tags=["studies"],
         response_model=m.StudyDetail,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(READER)],
     )
     def study(study_uid: UID_PATH) -> dict[str, Any]:
         """One study: its views (and the rule that named each), result versions, deliveries."""
@@ -121,7 +117,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies/{study_uid}/sr",
         tags=["studies"],
         response_class=FileResponse,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(READER)],
     )
     def structured_report(
         study_uid: UID_PATH, version: int | None = Query(None, ge=1, le=INT32_MAX)
@@ -138,11 +134,15 @@ def create_app(service: Service) -> FastAPI:
         tags=["studies"],
         status_code=status.HTTP_202_ACCEPTED,
         response_model=m.Accepted,
-        dependencies=[Depends(authorised)],
     )
-    def reprocess(study_uid: UID_PATH) -> dict[str, str]:
-        """Analyse the study again as a new result version."""
-        if not service.reprocess(study_uid):
+    def reprocess(
+        study_uid: UID_PATH, principal: Annotated[Principal, Depends(OPERATOR)]
+    ) -> dict[str, str]:
+        """Analyse the study again as a new result version (operators only)."""
+        found = service.reprocess(study_uid)
+        detail = "reprocessing queued" if found else "no such study"
+        audit("api_reprocess", principal, study_uid=study_uid[:64], detail=detail)
+        if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
         return {"detail": "reprocessing queued"}
 
@@ -151,11 +151,16 @@ def create_app(service: Service) -> FastAPI:
         tags=["deliveries"],
         status_code=status.HTTP_202_ACCEPTED,
         response_model=m.Accepted,
-        dependencies=[Depends(authorised)],
     )
-    def retry_delivery(delivery_id: Annotated[int, Path(ge=1, le=INT32_MAX)]) -> dict[str, str]:
-        """Send a waiting or failed delivery again now."""
-        if not service.retry_delivery(delivery_id):
+    def retry_delivery(
+        delivery_id: Annotated[int, Path(ge=1, le=INT32_MAX)],
+        principal: Annotated[Principal, Depends(OPERATOR)],
+    ) -> dict[str, str]:
+        """Send a waiting or failed delivery again now (operators only)."""
+        found = service.retry_delivery(delivery_id)
+        detail = f"delivery {delivery_id}: " + ("queued" if found else "no such delivery")
+        audit("api_delivery_retry", principal, detail=detail)
+        if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
         return {"detail": "delivery queued"}
 
@@ -165,8 +170,7 @@ def create_app(service: Service) -> FastAPI:
 def _health(service: Service) -> dict[str, Any]:
     database: dict[str, Any] = {"ok": False}
     try:
-        with service.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping(service.engine)
         database = {
             "ok": True,
             "dialect": service.engine.dialect.name,
@@ -189,6 +193,7 @@ def _health(service: Service) -> dict[str, Any]:
         "associations": load.associations,
         "max_associations": load.max_associations,
         "refusals": load.refusals,
+        "tls_port": service.tls_listener.port if service.started and service.tls_listener else None,
     }
     ok = database["ok"] and disk["ok"] and listener["ok"]
     return {

@@ -1,6 +1,7 @@
 """The outbox worker: sends due deliveries, retries transient failures with capped exponential
 backoff, stops at permanent ones. Runs as an APScheduler job; every decision is a database row,
 so a restart picks up where it stopped, and a resend is harmless (SR UIDs are deterministic).
+The rows are ``storage.deliveries``'; the retry policy is this module's.
 """
 
 from __future__ import annotations
@@ -14,33 +15,58 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from pydicom.uid import generate_uid
 from sqlalchemy.orm import Session, sessionmaker
 
-from cervi.settings import Destination, RetrySettings
+from cervi.settings import Destination, ListenerTlsSettings, RetrySettings
+from dicom_node.commitment import CommitmentSink
 from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
+from dicom_node.tls import ClientTls
+from storage import deliveries
 from storage.db import transaction
-from storage.repository import due_deliveries, next_delivery_due
-from storage.tables import Delivery, DeliveryState, utcnow
+from storage.tables import DeliveryState, utcnow
 
 logger = logging.getLogger("cervi.delivery")
 
 
 class Sender(Protocol):
     name: str
+    commitment: bool  # "delivered" needs the destination's storage commitment
+    commitment_timeout: float
 
-    def send(self, files: Sequence[Path]) -> SendOutcome: ...
+    def send(self, files: Sequence[Path], transaction_uid: str | None = None) -> SendOutcome: ...
 
 
-def make_sender(destination: Destination, calling_ae_title: str) -> Sender:
-    """The sender for one configured destination (settings validated its fields)."""
+def make_sender(
+    destination: Destination,
+    calling_ae_title: str,
+    node_tls: ListenerTlsSettings | None = None,
+    reports: CommitmentSink | None = None,
+) -> Sender:
+    """The sender for one configured destination (settings validated its fields).
+
+    A TLS destination without its own client certificate presents the listener's
+    (``node.tls``), which is what a PACS requiring mutual TLS usually trusts.
+    """
     if destination.kind == "stow":
         return StowDestination(destination.name, str(destination.url))
+    tls = None
+    if destination.tls is not None:
+        certificate, key = destination.tls.certificate, destination.tls.private_key
+        if certificate is None and node_tls is not None:
+            certificate, key = node_tls.certificate, node_tls.private_key
+        tls = ClientTls(destination.tls.ca, certificate, key, destination.tls.verify_hostname)
+        tls.context()  # unreadable files stop the start (TlsConfigError), not each delivery
     return DimseDestination(
         destination.name,
         str(destination.ae_title),
         str(destination.host),
         int(destination.port or 0),
         calling_ae_title=calling_ae_title,
+        tls=tls,
+        commitment=destination.commitment,
+        commitment_timeout=destination.commitment_timeout_seconds,
+        reports=reports,
     )
 
 
@@ -77,39 +103,52 @@ class DeliveryWorker:
         """Send every due delivery, one association per destination; return how many went out."""
         now = self.clock()
         with self.sessions() as session:
-            due = due_deliveries(session, now)
+            due = deliveries.due(session, now)
             batches: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            unanswered = 0
             for row in due:
                 batches[row.destination].append((row.id, row.path))
+                unanswered += row.state == DeliveryState.COMMITTING.value
+        if unanswered:
+            logger.warning(
+                "no storage commitment in time; sending again", extra={"deliveries": unanswered}
+            )
         delivered = 0
         for destination, rows in batches.items():
+            ids = [row_id for row_id, _ in rows]
             sender = self.senders.get(destination)
             if sender is None:
                 outcome = SendOutcome(Verdict.PERMANENT, "destination not configured")
+            elif sender.commitment:
+                transaction_uid = generate_uid()
+                with transaction(self.sessions) as session:
+                    deliveries.assign_transaction(session, ids, transaction_uid)
+                outcome = sender.send([Path(path) for _, path in rows], transaction_uid)
             else:
                 outcome = sender.send([Path(path) for _, path in rows])
-            self._record([row_id for row_id, _ in rows], outcome, destination)
+            timeout = sender.commitment_timeout if sender is not None else 0.0
+            self._record(ids, outcome, destination, timeout)
             delivered += len(rows) if outcome.delivered else 0
         return delivered
 
-    def _record(self, ids: list[int], outcome: SendOutcome, destination: str) -> None:
+    def _record(
+        self, ids: list[int], outcome: SendOutcome, destination: str, commitment_timeout: float
+    ) -> None:
         now = self.clock()
         with transaction(self.sessions) as session:
-            for delivery in session.query(Delivery).filter(Delivery.id.in_(ids)):
-                delivery.attempts += 1
-                delivery.last_error = None if outcome.delivered else outcome.detail
-                if outcome.verdict is Verdict.DELIVERED:
-                    delivery.state = DeliveryState.DELIVERED.value
-                    delivery.delivered_at = now
-                    delivery.next_attempt_at = None
-                elif (
-                    outcome.verdict is Verdict.PERMANENT
-                    or delivery.attempts >= self.policy.max_attempts
-                ):
-                    delivery.state = DeliveryState.FAILED.value
-                    delivery.next_attempt_at = None
-                else:
-                    delivery.next_attempt_at = now + self.policy.delay(delivery.attempts)
+            deliveries.record_attempt(
+                session,
+                ids,
+                delivered=outcome.verdict is Verdict.DELIVERED,
+                permanent=outcome.verdict is Verdict.PERMANENT,
+                detail=outcome.detail,
+                now=now,
+                max_attempts=self.policy.max_attempts,
+                delay=self.policy.delay,
+                commitment_wait=(
+                    timedelta(seconds=commitment_timeout) if outcome.commitment_requested else None
+                ),
+            )
         log = logger.info if outcome.delivered else logger.warning
         log(
             "delivery %s",
@@ -120,13 +159,7 @@ class DeliveryWorker:
     def retry(self, delivery_id: int) -> bool:
         """Make a failed or waiting delivery due now (the API's retry); False if unknown."""
         with transaction(self.sessions) as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                return False
-            if delivery.state != DeliveryState.DELIVERED.value:
-                delivery.state = DeliveryState.PENDING.value
-                delivery.next_attempt_at = self.clock()
-            return True
+            return deliveries.make_due(session, delivery_id, self.clock())
 
 
 class DeliveryLoop:
@@ -169,7 +202,7 @@ class DeliveryLoop:
     def _seconds_to_next(self) -> float:
         try:
             with self.worker.sessions() as session:
-                due = next_delivery_due(session)
+                due = deliveries.next_due(session)
         except Exception:
             return self.idle_seconds
         if due is None:

@@ -1,12 +1,13 @@
-"""``GET /metrics``: Prometheus text exposition, computed from the results database at scrape
-time so that every process and restart reports the same numbers."""
+"""``GET /metrics``: Prometheus text exposition of :func:`storage.counts.counts`, computed from
+the results database at scrape time so that every process and restart reports the same
+numbers."""
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from storage.tables import AuditEvent, Delivery, DeliveryState, Instance, Result, Study
+from storage.counts import counts
+from storage.tables import DeliveryState
 
 LATENCY_BUCKETS_MS = (100, 250, 500, 1000, 2500, 5000, 10000)
 
@@ -19,60 +20,45 @@ def render(session: Session) -> str:
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
 
-    received = session.scalar(select(func.count(Instance.id))) or 0
-    metric("cervi_instances_received_total", "counter", "Instances stored.", [("", received)])
-    refused = session.execute(
-        select(AuditEvent.kind, func.count(AuditEvent.id)).group_by(AuditEvent.kind)
-    ).all()
+    now = counts(session, LATENCY_BUCKETS_MS)
+    metric("cervi_instances_received_total", "counter", "Instances stored.", [("", now.instances)])
     metric(
         "cervi_audit_events_total",
         "counter",
         "Audited events (refusals, replacements) by kind.",
-        [(f'{{kind="{kind}"}}', n) for kind, n in refused],
+        [(f'{{kind="{kind}"}}', n) for kind, n in now.audit_events.items()],
     )
-    states = session.execute(select(Study.state, func.count(Study.id)).group_by(Study.state)).all()
     metric(
         "cervi_studies",
         "gauge",
         "Studies by state (receiving, ready, processing, analysed, not_analysed, failed, ignored).",
-        [(f'{{state="{state}"}}', n) for state, n in states],
+        [(f'{{state="{state}"}}', n) for state, n in now.studies.items()],
     )
-    outcomes = session.execute(
-        select(Result.outcome, func.count(Result.id)).group_by(Result.outcome)
-    ).all()
     metric(
         "cervi_results_total",
         "counter",
         "Result versions by outcome.",
-        [(f'{{outcome="{outcome}"}}', n) for outcome, n in outcomes],
+        [(f'{{outcome="{outcome}"}}', n) for outcome, n in now.results.items()],
     )
-    deliveries = session.execute(
-        select(Delivery.state, func.count(Delivery.id)).group_by(Delivery.state)
-    ).all()
-    by_state = dict(deliveries)
     metric(
         "cervi_delivery_backlog",
         "gauge",
         "Deliveries waiting to be sent.",
-        [("", by_state.get(DeliveryState.PENDING.value, 0))],
+        [("", now.deliveries.get(DeliveryState.PENDING.value, 0))],
     )
     metric(
         "cervi_deliveries",
         "gauge",
         "Deliveries by state.",
-        [(f'{{state="{state}"}}', n) for state, n in deliveries],
+        [(f'{{state="{state}"}}', n) for state, n in now.deliveries.items()],
     )
-    latency = Result.latency_ms
-    buckets = [func.sum(case((latency <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS_MS]
-    row = session.execute(
-        select(func.count(latency), func.coalesce(func.sum(latency), 0), *buckets)
-    ).one()
-    count, total, *cumulative = row
+    latency = now.latency
     samples = [
-        (f'_bucket{{le="{bound}"}}', n or 0)
-        for bound, n in zip(LATENCY_BUCKETS_MS, cumulative, strict=True)
+        (f'_bucket{{le="{bound}"}}', n)
+        for bound, n in zip(latency.bounds, latency.cumulative, strict=True)
     ]
-    samples += [('_bucket{le="+Inf"}', count), ("_sum", total), ("_count", count)]
+    samples += [('_bucket{le="+Inf"}', latency.count), ("_sum", latency.total)]
+    samples += [("_count", latency.count)]
     lines.append("# HELP cervi_analysis_latency_ms Time from dispatch to stored result.")
     lines.append("# TYPE cervi_analysis_latency_ms histogram")
     lines.extend(f"cervi_analysis_latency_ms{suffix} {value:g}" for suffix, value in samples)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from pynetdicom.sop_class import Verification
 
 from dicom_node._guard import GuardedServer, GuardLimits, Refusal
 from dicom_node._limits import Admission, ListenerLoad, RefusalRecorder
+from dicom_node.commitment import CommitmentSink, accept_reports, report_handler
 from dicom_node.instance import InstanceMeta, MissingIdentifier
 from dicom_node.pixels import CorruptPixelData, check_pixel_data
 from dicom_node.sop import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
@@ -107,15 +109,24 @@ class ListenerConfig:
     acse_timeout: float = 30
     dimse_timeout: float = 60
     network_timeout: float = 60
+    ssl_context: ssl.SSLContext | None = None  # DICOM TLS (dicom_node.tls); None: plain TCP
 
 
 class Listener:
     """A running Storage SCP; :meth:`stop` lets in-flight associations finish first."""
 
-    def __init__(self, config: ListenerConfig, sink: InstanceSink) -> None:
+    def __init__(
+        self,
+        config: ListenerConfig,
+        sink: InstanceSink,
+        commitment: CommitmentSink | None = None,
+    ) -> None:
         self.config = config
         self.sink = sink
+        self.commitment = commitment  # takes storage commitment reports when set
         self._ae = _make_ae(config)
+        if commitment is not None:
+            accept_reports(self._ae)
         self._server: GuardedServer | None = None
         self._admission = Admission(config.max_associations)
         self._refusals: RefusalRecorder[Rejection] = RefusalRecorder(sink.reject, _overflow)
@@ -155,6 +166,8 @@ class Listener:
             (evt.EVT_CONN_CLOSE, handle_conn_close),
             (evt.EVT_FSM_TRANSITION, handle_transition, [self._refusals]),
         ]
+        if self.commitment is not None:
+            handlers.append(report_handler(self.commitment))
         self._refusals.start()
         limits = GuardLimits(
             max_connections=self.config.max_connections,
@@ -166,6 +179,7 @@ class Listener:
         server = self._ae.make_server(
             (self.config.host, self.config.port),
             evt_handlers=handlers,
+            ssl_context=self.config.ssl_context,
             server_class=GuardedServer,
             limits=limits,
             on_refusal=self._guard_refusal,
@@ -176,7 +190,12 @@ class Listener:
         self._server = server
         logger.info(
             "listening",
-            extra={"ae_title": self.config.ae_title, "port": self.port, "host": self.config.host},
+            extra={
+                "ae_title": self.config.ae_title,
+                "port": self.port,
+                "host": self.config.host,
+                "tls": self.config.ssl_context is not None,
+            },
         )
 
     def _guard_refusal(self, refusal: Refusal) -> None:

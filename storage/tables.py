@@ -2,6 +2,8 @@
 
 The schema itself is owned by the Alembic migrations in ``storage/migrations``; these classes
 must stay in step with them (``tests/integration/test_storage.py`` checks that they do).
+Study states and their moves live in :mod:`storage.states`; the view values are
+:class:`inference.labels.View` (the one vocabulary module every layer shares).
 """
 
 from __future__ import annotations
@@ -13,13 +15,33 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from inference.labels import View
+from storage.states import StudyState
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Delivery",
+    "DeliveryState",
+    "Dispatch",
+    "Finding",
+    "Instance",
+    "Region",
+    "Result",
+    "Study",
+    "StudyState",
+    "UtcDateTime",
+    "View",
+    "utcnow",
+]
+
 UID = String(64)
 
 
 def header_text(vr_length: int) -> String:
     """A column for a header value: the DICOM VR's length is declared, but a sender may exceed
     it, and the value is kept whole on every engine (TEXT on PostgreSQL; SQLite does not
-    enforce declared lengths). Migration 0004."""
+    enforce declared lengths). Migration 0005."""
     return String(vr_length).with_variant(Text(), "postgresql")
 
 
@@ -46,26 +68,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class StudyState(enum.StrEnum):
-    RECEIVING = "receiving"
-    READY = "ready"
-    PROCESSING = "processing"
-    ANALYSED = "analysed"
-    NOT_ANALYSED = "not_analysed"
-    FAILED = "failed"
-    IGNORED = "ignored"
-
-
-class View(enum.StrEnum):
-    EXTENSION = "extension"
-    NEUTRAL = "neutral"
-    FLEXION = "flexion"
-    UNKNOWN = "unknown"
-
-
 class DeliveryState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    COMMITTING = "committing"  # stored; waiting for the destination's storage commitment
+    COMMITTED = "committed"  # the destination confirmed it keeps the instance
     FAILED = "failed"
 
 
@@ -209,6 +216,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transaction_uid: Mapped[str | None] = mapped_column(UID, index=True)
+    committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     result: Mapped[Result] = relationship(back_populates="deliveries")
 
@@ -225,3 +234,4 @@ class AuditEvent(Base):
     sop_instance_uid: Mapped[str | None] = mapped_column(UID)
     status: Mapped[int | None]
     detail: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(64))

@@ -13,6 +13,7 @@ from cervi.cli import add_config_option
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
 from storage.queries import StudyFilter, list_studies, study_detail
+from storage.states import StudyState
 
 EXPORT_PAGE = 500
 
@@ -46,15 +47,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date-to", help="YYYYMMDD, inclusive")
     parser.add_argument(
         "--state",
-        choices=(
-            "receiving",
-            "ready",
-            "processing",
-            "analysed",
-            "not_analysed",
-            "failed",
-            "ignored",
-        ),
+        choices=[state.value for state in StudyState],
     )
     parser.add_argument("--finding", help="label key present in the latest result")
     parser.add_argument("--min-probability", type=float)

@@ -6,8 +6,8 @@ which the listener answered as if it were out of resources. On PostgreSQL these 
 TEXT; SQLite does not enforce declared lengths, so it keeps its schema. The reporting views
 read these columns, so they are dropped and made again around the change.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

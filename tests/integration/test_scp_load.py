@@ -1,6 +1,7 @@
 """Load beside the attacks: 16 associations storing at once while hostile peers hold
 connections half open, trickle bytes, declare huge PDUs, send garbage and open and close in
-bursts. echoscu (timeouts of one second) keeps being answered, and every instance acknowledged
+bursts. Senders retry transient failures (0xA700, a lost association) as a PACS does; echoscu
+(timeouts of one second) keeps being answered, and every instance acknowledged
 is in the database with its file."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.support.dicom import make_dx
 
 SENDERS = 16
 INSTANCES = 8  # per sender
+RETRIES = 5  # associations a sender tries
 # Generous: the machine running the tests is shared; what must not happen is a lock-out.
 ECHO_SUCCESS = 0.75
 
@@ -54,28 +56,38 @@ def loaded(tmp_path: Path) -> Iterator[Service]:
 
 
 def _sender(port: int, acknowledged: list[str], errors: list[str]) -> None:
+    """Send INSTANCES as a PACS does: a transient failure (0xA700, a lost association) is
+    retried on a new association, a few times."""
     ae = AE(ae_title=f"LOAD{threading.get_ident() % 1000}")
     ae.add_requested_context(make_dx().SOPClassUID, [ExplicitVRLittleEndian])
     # Senders, attackers and listener share one interpreter on a shared machine: a store may
     # wait its turn long; what is asserted is that each is answered, not how fast.
     ae.dimse_timeout = ae.acse_timeout = 120
-    assoc = ae.associate("127.0.0.1", port, ae_title="CERVI")
-    if not assoc.is_established:
-        errors.append("association refused")
-        return
-    try:
-        for i in range(INSTANCES):
-            ds = make_dx(seed=i, size=128)
-            status = assoc.send_c_store(ds)
-            if "Status" in status and status.Status == Status.SUCCESS:
-                acknowledged.append(str(ds.SOPInstanceUID))
-            else:
-                errors.append(f"store answered {status.get('Status', 'nothing')}")
-    except Exception as exc:
-        errors.append(f"sender failed: {exc!r}")
-    finally:
-        if assoc.is_established:
-            assoc.release()
+    pending = [make_dx(seed=i, size=128) for i in range(INSTANCES)]
+    for _attempt in range(RETRIES):
+        assoc = ae.associate("127.0.0.1", port, ae_title="CERVI")
+        if not assoc.is_established:
+            continue
+        try:
+            while pending:
+                status = assoc.send_c_store(pending[0])
+                code = int(status.Status) if "Status" in status else None
+                if code == Status.SUCCESS:
+                    acknowledged.append(str(pending.pop(0).SOPInstanceUID))
+                elif code == Status.OUT_OF_RESOURCES or code is None:
+                    break  # transient: a new association, later
+                else:
+                    errors.append(f"store answered 0x{code:04X}")
+                    pending.pop(0)
+        except Exception:
+            pass  # the association was lost: a new one
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        if not pending:
+            return
+        time.sleep(1)
+    errors.append(f"{len(pending)} instances not stored after {RETRIES} associations")
 
 
 def _repeat(stop: threading.Event, attack_once: Callable[[], None]) -> None:

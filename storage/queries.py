@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from storage.tables import Delivery, Finding, Instance, Region, Result, Study
+from storage.tables import Delivery, Finding, Instance, MeasurementRow, Region, Result, Study
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,21 @@ def result_dict(session: Session, result: Result, with_details: bool = True) -> 
                 "present": f.present,
             }
             for f in findings
+        ],
+        "measurements": [
+            {
+                "name": m.name,
+                "scope": m.scope,
+                "view": m.view,
+                "value": m.value,
+                "unit": m.unit,
+            }
+            | ({"lines": m.lines or []} if with_details else {})
+            for m in session.execute(
+                select(MeasurementRow)
+                .where(MeasurementRow.result_id == result.id)
+                .order_by(MeasurementRow.id)
+            ).scalars()
         ],
     }
     if with_details:

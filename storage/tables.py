@@ -171,6 +171,7 @@ class Result(Base):
     study: Mapped[Study] = relationship(back_populates="results")
     findings: Mapped[list[Finding]] = relationship(back_populates="result")
     regions: Mapped[list[Region]] = relationship(back_populates="result")
+    measurements: Mapped[list[MeasurementRow]] = relationship(back_populates="result")
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="result")
 
 
@@ -201,6 +202,26 @@ class Region(Base):
     landmarks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     result: Mapped[Result] = relationship(back_populates="regions")
+
+
+class MeasurementRow(Base):
+    """One measurement of a result: per view (``scope`` "view", ``view`` set) or for the
+    study (``scope`` "study"; ``view`` is the view it is read on, if one). ``lines``: the
+    polylines it is measured between, in pixels of ``sop_instance_uid`` (the view's image)."""
+
+    __tablename__ = "measurements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # e.g. "adi_mm"
+    scope: Mapped[str] = mapped_column(String(8))  # "view" | "study"
+    view: Mapped[str | None] = mapped_column(String(16))
+    value: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(16))  # UCUM: "mm", "deg"
+    sop_instance_uid: Mapped[str | None] = mapped_column(UID)
+    lines: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    result: Mapped[Result] = relationship(back_populates="measurements")
 
 
 class Delivery(Base):

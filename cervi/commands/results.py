@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="every matching study, one row per label")
     _add_filters(export)
     export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument(
+        "--measurements",
+        action="store_true",
+        help="one row per measurement (name, view, value, unit) instead of per label",
+    )
     export.set_defaults(func=run_export)
 
 
@@ -94,10 +99,12 @@ def run_list(args: argparse.Namespace) -> int:
             item["state"],
             str(item["result"]["version"]) if item["result"] else "",
             _leading(item["result"]),
+            _key_measurements(item["result"]),
         )
         for item in items
     ]
-    print_table(("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)"), rows)
+    header = ("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)", "ADI (mm)")
+    print_table(header, rows)
     print(f"{len(items)} of {total} studies")
     return 0
 
@@ -110,6 +117,19 @@ def _leading(result: dict[str, Any] | None) -> str:
         return "none"
     present.sort(key=lambda f: -f["probability"])
     return ", ".join(f"{f['label']} {100 * f['probability']:.0f}%" for f in present)
+
+
+def _key_measurements(result: dict[str, Any] | None) -> str:
+    """The atlantodental interval in flexion and its change from extension, where measured."""
+    if not result:
+        return ""
+    values = {(m["name"], m["view"]): m["value"] for m in result.get("measurements", [])}
+    parts = []
+    if ("adi_mm", "flexion") in values:
+        parts.append(f"flexion {values[('adi_mm', 'flexion')]:.1f}")
+    if ("adi_change_mm", None) in values:
+        parts.append(f"change {values[('adi_change_mm', None)]:+.1f}")
+    return ", ".join(parts)
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -141,6 +161,9 @@ def run_export(args: argparse.Namespace) -> int:
                 "version": result.get("version"),
                 "model_version": result.get("model_version"),
             }
+            if args.measurements:
+                records += _measurement_records(base, result)
+                continue
             if not result["findings"]:
                 records.append(base | {"label": None, "probability": None, "present": None})
             for finding in result["findings"]:
@@ -158,8 +181,23 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2))
     else:
-        fields = ["study_uid", "study_date", "state", "version", "model_version", "label"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=[*fields, "probability", "present"])
+        fields = ["study_uid", "study_date", "state", "version", "model_version"]
+        values = (
+            ["name", "scope", "view", "value", "unit"]
+            if args.measurements
+            else ["label", "probability", "present"]
+        )
+        writer = csv.DictWriter(sys.stdout, fieldnames=[*fields, *values])
         writer.writeheader()
         writer.writerows(records)
     return 0
+
+
+def _measurement_records(base: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One export row per measurement of ``result`` (one empty row when it has none)."""
+    empty = {"name": None, "scope": None, "view": None, "value": None, "unit": None}
+    rows = [
+        base | {k: m[k] for k in ("name", "scope", "view", "value", "unit")}
+        for m in result.get("measurements", [])
+    ]
+    return rows or [base | empty]

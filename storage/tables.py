@@ -41,7 +41,7 @@ UID = String(64)
 def header_text(vr_length: int) -> String:
     """A column for a header value: the DICOM VR's length is declared, but a sender may exceed
     it, and the value is kept whole on every engine (TEXT on PostgreSQL; SQLite does not
-    enforce declared lengths). Migration 0005."""
+    enforce declared lengths). Migration 0006."""
     return String(vr_length).with_variant(Text(), "postgresql")
 
 

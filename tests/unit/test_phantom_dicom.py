@@ -100,4 +100,3 @@ def test_pixel_spacing_and_identity(written) -> None:
         if "PixelSpacing" in ds:
             assert float(ds.PixelSpacing[0]) < float(ds.ImagerPixelSpacing[0])
         assert ds.PatientID.startswith("PH") and "^" in str(ds.PatientName)
-

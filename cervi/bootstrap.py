@@ -25,6 +25,7 @@ from dicom_node.tls import ServerTls
 from inference.result import LABELS, ModelIdentity
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
+from storage.orphans import sweep_orphans
 from storage.studies import requeue_interrupted
 from storage.tables import utcnow
 
@@ -34,6 +35,10 @@ logger = logging.getLogger("cervi.bootstrap")
 ASSEMBLY_SWEEP_SECONDS = 60
 # How often expired instance files are removed (and once at start).
 RETENTION_SECONDS = 3600
+# Files no row names are removed at start and this often; with PostgreSQL the store may be
+# shared by several nodes, so only files this old (no write takes that long to commit).
+ORPHAN_SWEEP_SECONDS = 3600
+SHARED_STORE_GRACE_SECONDS = 3600
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Service:
         swept = self.files.sweep_temporary()
         if swept:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
+        sweep_orphans(self.sessions, self.files, self._orphan_grace())
         warm_up()  # highdicom loads the standard's tables once, not inside the first result
         with transaction(self.sessions) as session:
             interrupted = requeue_interrupted(session, utcnow())
@@ -100,6 +106,16 @@ class Service:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            sweep_orphans,
+            args=(self.sessions, self.files, SHARED_STORE_GRACE_SECONDS),
+            trigger="interval",
+            seconds=ORPHAN_SWEEP_SECONDS,
+            id="orphan-sweep",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         self.delivery_loop.start()
         self.started = True
         try:
@@ -108,6 +124,10 @@ class Service:
         except OSError:  # e.g. the port is taken: stop what runs, the caller names the cause
             self.stop()
             raise
+
+    def _orphan_grace(self) -> float:
+        """At start: SQLite means one process owns the store, so nothing is mid-write."""
+        return 0.0 if self.engine.dialect.name == "sqlite" else SHARED_STORE_GRACE_SECONDS
 
     def reprocess(self, study_uid: str) -> bool:
         """Analyse the study again as a new result version; False when there is no such study."""
@@ -165,6 +185,8 @@ def listener_config(settings: Settings, tls: bool = False) -> ListenerConfig:
         port=int(node.tls.port if tls else node.port),  # type: ignore[arg-type]
         allowed_callers=tuple(CallerRule(c.ae_title, c.host) for c in node.allowed_callers),
         max_associations=node.max_associations,
+        max_connections=node.max_connections,
+        max_connections_per_peer=node.max_connections_per_peer,
         max_pdu_size=node.max_pdu_size,
         acse_timeout=node.acse_timeout,
         dimse_timeout=node.dimse_timeout,

@@ -121,6 +121,18 @@ def _name_views(runtime: Any, datasets: Sequence[Dataset], free: Sequence[str]) 
     )
 
 
+def _readable_headers(paths: Sequence[Path]) -> list[Dataset]:
+    """The headers of ``paths`` that can be read; an unreadable one is logged and left out, so
+    that the "not analysed" report is still made."""
+    headers = []
+    for path in paths:
+        try:
+            headers.append(dcmread(path, stop_before_pixels=True))
+        except Exception:
+            logger.exception("unidentified image header unreadable", extra={"path": str(path)})
+    return headers
+
+
 class Pipeline:
     """What the dispatcher runs for a study version: ``analyse`` or ``report_not_analysed``.
 
@@ -185,6 +197,7 @@ class Pipeline:
                 version,
                 {},
                 unknown,
+                missing=VIEWS,
                 reason="no view identified",
                 code=NotAnalysedReason.NO_VIEW,
             )
@@ -342,7 +355,7 @@ class Pipeline:
             missing=missing,
             unreadable=unreadable,
             outside_domain=[view for view in outside_domain if view in headers],
-            unidentified=[dcmread(p, stop_before_pixels=True) for p in unknown],
+            unidentified=_readable_headers(unknown),
             reason=reason,
             result_version=version,
             content_datetime=self.clock(),

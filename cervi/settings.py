@@ -84,12 +84,22 @@ class NodeSettings(_Section):
     tls: ListenerTlsSettings = Field(default_factory=ListenerTlsSettings)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
+    max_connections: int = Field(64, ge=1, le=4096)
+    max_connections_per_peer: int = Field(24, ge=1, le=4096)
     max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     acse_timeout: float = Field(30, gt=0)
     dimse_timeout: float = Field(60, gt=0)
     network_timeout: float = Field(60, gt=0)
 
     _ae = field_validator("ae_title")(_check_ae_title)
+
+    @model_validator(mode="after")
+    def _connections_hold_associations(self) -> NodeSettings:
+        if self.max_connections < self.max_associations:
+            raise ValueError("max_connections must be at least max_associations")
+        if self.max_connections_per_peer > self.max_connections:
+            raise ValueError("max_connections_per_peer must be at most max_connections")
+        return self
 
     @model_validator(mode="after")
     def _some_port(self) -> NodeSettings:

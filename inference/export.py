@@ -221,8 +221,9 @@ def parity(net: nn.Module, path: Path, inputs: dict[str, np.ndarray]) -> float:
     a Platt scale of 3, model 0.4.0's logits moved by 7.6e-5 from a float64 run (onnxruntime's by
     3.7e-5), and a float32 rounding difference is not what this check is for.
     """
-    import onnxruntime as ort
+    from inference._onnxruntime import load_onnxruntime
 
+    ort = load_onnxruntime()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs() if o.name != "features"]  # not in torch's
     got = session.run(names, inputs)

@@ -127,7 +127,9 @@ class CerviRuntime:
         threads: int = 2,
         shift_px: int = TEST_TIME_SHIFT_PX,
     ) -> None:
-        import onnxruntime as ort
+        from inference._onnxruntime import load_onnxruntime
+
+        ort = load_onnxruntime()
 
         # test-time augmentation: the classifier also sees each study's crops moved by this many
         # pixels left, right, up and down, and the probabilities are averaged (0: one pass)

@@ -48,6 +48,13 @@ __all__ = [
 UID = String(64)
 
 
+def header_text(vr_length: int) -> String:
+    """A column for a header value: the DICOM VR's length is declared, but a sender may exceed
+    it, and the value is kept whole on every engine (TEXT on PostgreSQL; SQLite does not
+    enforce declared lengths). Migration 0006."""
+    return String(vr_length).with_variant(Text(), "postgresql")
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every engine (SQLite stores naive values)."""
 
@@ -88,8 +95,8 @@ class Study(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_uid: Mapped[str] = mapped_column(UID, unique=True)
-    patient_id: Mapped[str] = mapped_column(String(64))
-    accession_number: Mapped[str | None] = mapped_column(String(16))
+    patient_id: Mapped[str] = mapped_column(header_text(64))
+    accession_number: Mapped[str | None] = mapped_column(header_text(16))
     study_date: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING, index=True)
     state_reason: Mapped[str | None] = mapped_column(Text)
@@ -115,7 +122,7 @@ class Instance(Base):
     sop_class_uid: Mapped[str] = mapped_column(UID)
     series_uid: Mapped[str] = mapped_column(UID)
     transfer_syntax_uid: Mapped[str] = mapped_column(UID)
-    modality: Mapped[str | None] = mapped_column(String(16))
+    modality: Mapped[str | None] = mapped_column(header_text(16))
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)

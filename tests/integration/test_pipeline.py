@@ -289,6 +289,22 @@ def test_views_no_header_names_are_named_by_the_image(
         assert set(rules) == {"image"}
 
 
+def test_an_unreadable_image_among_unnamed_ones_gets_the_not_analysed_report(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = start(database_url, tmp_path, FixedAnalyser(naming_fails=True), quiet_seconds=600)
+    try:
+        study_uid = send_study(service, tmp_path / "send", named=False)
+        study = wait_for_state(service, study_uid, {"not_analysed", "failed"}, timeout=30)
+    finally:
+        service.stop()
+    assert (study.state, study.state_reason) == ("not_analysed", "no view identified")
+    [result] = results(service, study_uid)
+    report = read_report(dcmread(result.sr_path))
+    assert isinstance(report, CerviNotAnalysedReport)
+    assert set(report.missing) == set(VIEWS)
+
+
 def test_the_optional_key_image_is_queued_with_the_sr(
     database_url: str, tmp_path: Path, analyser: FixedAnalyser
 ) -> None:

@@ -31,11 +31,17 @@ IDENTITY = ModelIdentity("CerviHFENet-test", "0.0.1-test", "ab" * 32, demo=True)
 
 class FixedAnalyser:
     def __init__(
-        self, unreadable: str | None = None, fail: bool = False, outside: str | None = None
+        self,
+        unreadable: str | None = None,
+        fail: bool = False,
+        outside: str | None = None,
+        naming_fails: bool = False,
     ) -> None:
         self.unreadable = unreadable
         self.outside = outside
         self.fail = fail
+        # As the runtime does when one of the images it is to name cannot be decoded.
+        self.naming_fails = naming_fails
         self.calls: list[tuple[str, ...]] = []
 
     @property
@@ -44,6 +50,8 @@ class FixedAnalyser:
 
     def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
         """The free views in order, as a view head that is always sure."""
+        if self.naming_fails:
+            raise UnreadableImage("image 2: pixel data cannot be decoded")
         return [free[i] if i < len(free) else None for i in range(len(datasets))]
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:

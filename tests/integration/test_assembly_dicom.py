@@ -140,7 +140,8 @@ def _dispatches(database_url: str, study_uid: str) -> list[tuple[int, bool, str]
 
 @pytest.mark.parametrize(
     ("quiet", "down", "path"),
-    [(5, 0.5, '"rearmed": 1'), (3, 4.0, '"overdue": 1')],
+    # before due: the restart (process start, model load) must come well inside the quiet period
+    [(12, 0.5, '"rearmed": 1'), (3, 4.0, '"overdue": 1')],
     ids=["restart-before-due", "restart-after-due"],
 )
 def test_kill_9_with_a_pending_timer_dispatches_once_after_restart(

@@ -23,6 +23,7 @@ from dicom_node.sr import warm_up
 from storage.assembly import requeue_interrupted
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
+from storage.metrics import FOLD_BATCH, fold_deltas
 from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.bootstrap")
@@ -31,6 +32,8 @@ logger = logging.getLogger("cervi.bootstrap")
 ASSEMBLY_SWEEP_SECONDS = 60
 # How often expired instance files are removed (and once at start).
 RETENTION_SECONDS = 3600
+# How often the metric deltas written by triggers are folded into their totals.
+METRICS_FOLD_SECONDS = 60
 
 
 @dataclass
@@ -89,9 +92,29 @@ class Service:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self.fold_metrics,
+            trigger="interval",
+            seconds=METRICS_FOLD_SECONDS,
+            next_run_time=utcnow(),
+            id="metrics-fold",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         self.delivery_loop.start()
         self.listener.start()
         self.started = True
+
+    def fold_metrics(self) -> int:
+        """Fold the metric deltas into their totals, in batches; returns how many went."""
+        folded = 0
+        while True:
+            with transaction(self.sessions) as session:
+                batch = fold_deltas(session)
+            folded += batch
+            if batch < FOLD_BATCH:
+                return folded
 
     def reprocess(self, study_uid: str) -> bool:
         """Analyse the study again as a new result version; False when there is no such study."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import transaction
 from storage.files import InstanceStore
-from storage.tables import Instance, Study, StudyState, utcnow
+from storage.repository import expired_instances
+from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.retention")
 
@@ -27,21 +27,12 @@ def apply_retention(
 ) -> int:
     """Remove expired instance files and mark their rows; return how many files went."""
     now = now or utcnow()
-    expired = Instance.received_at < now - timedelta(days=retention_days)
-    ignored_expired = (Study.state == StudyState.IGNORED.value) & (
-        Instance.received_at < now - timedelta(hours=ignored_retention_hours)
-    )
+    before = now - timedelta(days=retention_days)
+    ignored_before = now - timedelta(hours=ignored_retention_hours)
     removed = 0
     while True:
         with transaction(sessions) as session:
-            batch = list(
-                session.execute(
-                    select(Instance)
-                    .join(Study, Study.id == Instance.study_id)
-                    .where(Instance.files_removed_at.is_(None), or_(expired, ignored_expired))
-                    .limit(BATCH)
-                ).scalars()
-            )
+            batch = expired_instances(session, before, ignored_before, BATCH)
             for instance in batch:
                 files.remove(instance.path)
                 instance.files_removed_at = now

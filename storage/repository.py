@@ -192,3 +192,29 @@ def next_delivery_due(session: Session) -> datetime | None:
         Delivery.state == DeliveryState.PENDING.value
     )
     return session.execute(query).scalar_one()
+
+
+def expired_instances(
+    session: Session, before: datetime, ignored_before: datetime, limit: int
+) -> list[Instance]:
+    """Instances whose files are still kept but due to go: received before ``before``, or
+    before ``ignored_before`` in an ignored study. Both are read through the partial indexes
+    that hold only instances whose files are kept, so a run with nothing due costs nothing."""
+    kept = Instance.files_removed_at.is_(None)
+    expired = list(
+        session.scalars(select(Instance).where(kept, Instance.received_at < before).limit(limit))
+    )
+    if len(expired) < limit:
+        ignored = (
+            select(Instance)
+            .join(Study, Study.id == Instance.study_id)
+            .where(
+                Study.state == StudyState.IGNORED.value,
+                kept,
+                Instance.received_at < ignored_before,
+                Instance.received_at >= before,
+            )
+            .limit(limit - len(expired))
+        )
+        expired += session.scalars(ignored)
+    return expired

@@ -7,14 +7,21 @@ import argparse
 import csv
 import json
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from cervi.cli import add_config_option
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
-from storage.queries import StudyFilter, list_studies, study_detail
-
-EXPORT_PAGE = 500
+from storage.queries import (
+    EXPORT_COLUMNS,
+    InvalidCursor,
+    Position,
+    StudyFilter,
+    export_rows,
+    list_studies,
+    study_detail,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_filters(listing)
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--cursor", help="the next page, as the previous page printed it")
     listing.set_defaults(func=run_list)
 
     show = actions.add_parser("show", help="everything known of one study, as JSON")
@@ -61,13 +69,19 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-version")
 
 
-def _filter(args: argparse.Namespace, limit: int, offset: int) -> StudyFilter:
+def _filter(
+    args: argparse.Namespace, limit: int, offset: int, cursor: str | None = None
+) -> StudyFilter:
     for name in ("date_from", "date_to"):
         value = getattr(args, name)
         if value is not None and not (len(value) == 8 and value.isdigit()):
             raise SystemExit(f"cervi results: --{name.replace('_', '-')} must be YYYYMMDD")
     if args.min_probability is not None and not 0 <= args.min_probability <= 1:
         raise SystemExit("cervi results: --min-probability must be between 0 and 1")
+    try:
+        after = Position.decode(cursor) if cursor is not None else None
+    except InvalidCursor as exc:
+        raise SystemExit(f"cervi results: --cursor: {exc}") from None
     return StudyFilter(
         patient_id=args.patient_id,
         accession_number=args.accession,
@@ -79,6 +93,7 @@ def _filter(args: argparse.Namespace, limit: int, offset: int) -> StudyFilter:
         model_version=args.model_version,
         limit=limit,
         offset=offset,
+        after=after,
     )
 
 
@@ -93,7 +108,8 @@ def _query(args: argparse.Namespace, fn: Any, *params: Any) -> Any:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    total, items = _query(args, list_studies, _filter(args, args.limit, args.offset))
+    page = _query(args, list_studies, _filter(args, args.limit, args.offset, args.cursor))
+    items = page.items
     rows = [
         (
             item["study_uid"],
@@ -105,7 +121,9 @@ def run_list(args: argparse.Namespace) -> int:
         for item in items
     ]
     print_table(("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)"), rows)
-    print(f"{len(items)} of {total} studies")
+    print(f"{len(items)} of {page.total} studies")
+    if page.next_cursor:
+        print(f"next page: --cursor {page.next_cursor}")
     return 0
 
 
@@ -135,38 +153,28 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    records: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        _, items = _query(args, list_studies, _filter(args, EXPORT_PAGE, offset))
-        for item in items:
-            result = item["result"] or {"findings": []}
-            base = {
-                "study_uid": item["study_uid"],
-                "study_date": item["study_date"],
-                "state": item["state"],
-                "version": result.get("version"),
-                "model_version": result.get("model_version"),
-            }
-            if not result["findings"]:
-                records.append(base | {"label": None, "probability": None, "present": None})
-            for finding in result["findings"]:
-                records.append(
-                    base
-                    | {
-                        "label": finding["label"],
-                        "probability": finding["probability"],
-                        "present": finding["present"],
-                    }
-                )
-        if len(items) < EXPORT_PAGE:
-            break
-        offset += EXPORT_PAGE
-    if args.format == "json":
-        print(json.dumps(records, indent=2))
-    else:
-        fields = ["study_uid", "study_date", "state", "version", "model_version", "label"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=[*fields, "probability", "present"])
-        writer.writeheader()
-        writer.writerows(records)
+    """Stream every matching study to stdout: one query, one session, constant memory."""
+    where = _filter(args, limit=0, offset=0)
+    settings, _ = resolve_settings(args.config)
+    engine = make_engine(settings.storage.database_url)
+    try:
+        with session_factory(engine)() as session:
+            rows = export_rows(session, where)
+            if args.format == "json":
+                _write_json(rows, sys.stdout)
+            else:
+                writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+    finally:
+        engine.dispose()
     return 0
+
+
+def _write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+    """A JSON array written one record at a time."""
+    out.write("[")
+    for n, row in enumerate(rows):
+        out.write(",\n  " if n else "\n  ")
+        out.write(json.dumps(row))
+    out.write("\n]\n")

@@ -107,7 +107,7 @@ def _study(
             "state_reason": "not a cervical spine radiograph" if state == "ignored" else None,
             "result_version": 0 if state in ("receiving", "ignored") else 1,
             "last_arrival_at": arrival,
-            "due_at": arrival + timedelta(seconds=120) if state == "receiving" else None,
+            "due_at": now + timedelta(hours=1) if state == "receiving" else None,
             "created_at": arrival,
             "updated_at": arrival + timedelta(seconds=5),
             "group_id": None,

@@ -206,7 +206,11 @@ def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list
     )
     ready = list(session.scalars(roots.where(Study.state == StudyState.READY.value)))
     # Through the partial index ix_studies_unreported: only studies still owed a report.
-    unreported = list(session.scalars(select(Study).where(text(UNREPORTED))))
+    unreported = list(
+        session.scalars(
+            select(Study).where(Study.state == StudyState.NOT_ANALYSED.value, text(UNREPORTED))
+        )
+    )
     return pending, waiting, sorted(ready + unreported, key=lambda s: s.id)
 
 

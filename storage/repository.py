@@ -198,23 +198,25 @@ def expired_instances(
     session: Session, before: datetime, ignored_before: datetime, limit: int
 ) -> list[Instance]:
     """Instances whose files are still kept but due to go: received before ``before``, or
-    before ``ignored_before`` in an ignored study. Both are read through the partial indexes
-    that hold only instances whose files are kept, so a run with nothing due costs nothing."""
+    before ``ignored_before`` in an ignored study. Read through indexes that hold only instances
+    whose files are kept, so that a run with nothing due costs next to nothing."""
     kept = Instance.files_removed_at.is_(None)
     expired = list(
         session.scalars(select(Instance).where(kept, Instance.received_at < before).limit(limit))
     )
     if len(expired) < limit:
-        ignored = (
-            select(Instance)
-            .join(Study, Study.id == Instance.study_id)
-            .where(
-                Study.state == StudyState.IGNORED.value,
+        # Ignored studies of the retention period only (a study's last arrival is its newest
+        # instance's), through ix_studies_state_arrival, not every ignored study of history.
+        recent_ignored = select(Study.id).where(
+            Study.state == StudyState.IGNORED.value, Study.last_arrival_at >= before
+        )
+        study_ids = list(session.scalars(recent_ignored))
+        if study_ids:
+            ignored = select(Instance).where(
+                Instance.study_id.in_(study_ids),
                 kept,
                 Instance.received_at < ignored_before,
                 Instance.received_at >= before,
             )
-            .limit(limit - len(expired))
-        )
-        expired += session.scalars(ignored)
+            expired += session.scalars(ignored.limit(limit - len(expired)))
     return expired

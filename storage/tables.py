@@ -78,7 +78,7 @@ class Base(DeclarativeBase):
 
 # Partial index predicates, written once: migration 0004 has the same text (a migration is a
 # snapshot and does not import), and the queries that use the indexes repeat their terms.
-UNREPORTED = "state = 'not_analysed' AND reported_version < result_version AND group_id IS NULL"
+UNREPORTED = "reported_version < result_version AND group_id IS NULL"
 FILES_KEPT = "files_removed_at IS NULL"
 
 
@@ -97,7 +97,7 @@ class Study(Base):
         Index("ix_studies_accession_number", "accession_number"),
         Index("ix_studies_updated_at", "updated_at", "id"),
         Index("ix_studies_latest_result_id", "latest_result_id"),
-        _partial("ix_studies_unreported", UNREPORTED, "id"),
+        _partial("ix_studies_unreported", UNREPORTED, "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,7 +105,7 @@ class Study(Base):
     patient_id: Mapped[str] = mapped_column(String(64))
     accession_number: Mapped[str | None] = mapped_column(String(16))
     study_date: Mapped[str | None] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING, index=True)
+    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING)
     state_reason: Mapped[str | None] = mapped_column(Text)
     # The version of the newest result asked for; each is dispatched once (table dispatches).
     result_version: Mapped[int] = mapped_column(default=0)

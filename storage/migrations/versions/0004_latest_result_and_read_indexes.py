@@ -24,7 +24,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # As in storage.tables (a migration is a snapshot: it does not import the current code).
-UNREPORTED = "state = 'not_analysed' AND reported_version < result_version AND group_id IS NULL"
+UNREPORTED = "reported_version < result_version AND group_id IS NULL"
 FILES_KEPT = "files_removed_at IS NULL"
 
 _SET_LATEST = """
@@ -66,6 +66,7 @@ BEGIN {_SET_LATEST} RETURN NULL; END $$
 
     op.create_index("ix_studies_arrival", "studies", ["last_arrival_at", "id"])
     op.create_index("ix_studies_state_arrival", "studies", ["state", "last_arrival_at", "id"])
+    op.drop_index("ix_studies_state", table_name="studies")  # the one above begins with state
     op.create_index("ix_studies_patient_id", "studies", ["patient_id"])
     op.create_index("ix_studies_study_date", "studies", ["study_date"])
     op.create_index("ix_studies_accession_number", "studies", ["accession_number"])
@@ -74,7 +75,7 @@ BEGIN {_SET_LATEST} RETURN NULL; END $$
     op.create_index(
         "ix_studies_unreported",
         "studies",
-        ["id"],
+        ["state"],
         sqlite_where=sa.text(UNREPORTED),
         postgresql_where=sa.text(UNREPORTED),
     )
@@ -112,6 +113,7 @@ def downgrade() -> None:
         "ix_studies_arrival",
     ):
         op.drop_index(name, table_name="studies")
+    op.create_index("ix_studies_state", "studies", ["state"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER results_set_latest ON results")
         op.execute("DROP FUNCTION cervi_set_latest_result()")

@@ -138,24 +138,66 @@ def count_studies(session: Session, where: StudyFilter) -> int:
     return session.scalar(query.where(*terms)) or 0
 
 
+# What a list shows of a study and of its latest result: plain columns, not ORM objects, so
+# that a page costs its rows and not their bookkeeping.
+_STUDY_COLUMNS = (
+    Study.id,
+    Study.study_uid,
+    Study.patient_id,
+    Study.accession_number,
+    Study.study_date,
+    Study.state,
+    Study.state_reason,
+    Study.last_arrival_at,
+)
+_RESULT_COLUMNS = (
+    Result.id.label("result_id"),
+    Result.version,
+    Result.outcome,
+    Result.reason,
+    Result.model_name,
+    Result.model_version,
+    Result.views_used,
+    Result.created_at,
+)
+_FINDING_COLUMNS = (
+    Finding.result_id,
+    Finding.label,
+    Finding.probability,
+    Finding.threshold,
+    Finding.present,
+)
+
+
 def list_studies(session: Session, where: StudyFilter, count: bool = True) -> StudyPage:
     """One page of study summaries with their latest result, newest arrivals first, the
     cursor of the next page, and (``count``) how many studies match in all."""
-    query = select(Study, Result).outerjoin(Result, Result.id == Study.latest_result_id)
+    query = select(*_STUDY_COLUMNS, *_RESULT_COLUMNS).outerjoin(
+        Result, Result.id == Study.latest_result_id
+    )
     query = _newest_first(query, where).offset(where.offset).limit(where.limit + 1)
     rows = session.execute(query).all()
     more, rows = len(rows) > where.limit, rows[: where.limit]
-    findings = _by_result(session, Finding, [r.id for _, r in rows if r is not None])
+    findings = _findings(session, [r.result_id for r in rows if r.result_id is not None])
     items = [
-        _summary(study, None if result is None else _result(result, findings[result.id]))
-        for study, result in rows
+        _summary(row, None if row.result_id is None else _result(row, findings[row.result_id]))
+        for row in rows
     ]
     next_cursor = None
     if more:
-        last = rows[-1][0]
-        next_cursor = Position(last.last_arrival_at, last.id).encode()
+        next_cursor = Position(rows[-1].last_arrival_at, rows[-1].id).encode()
     total = count_studies(session, where) if count else None
     return StudyPage(total, items, next_cursor)
+
+
+def _findings(session: Session, result_ids: list[int]) -> dict[int, list[Any]]:
+    """The findings of several results, in one query."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    if result_ids:
+        query = select(*_FINDING_COLUMNS).where(Finding.result_id.in_(result_ids))
+        for row in session.execute(query.order_by(Finding.id)):
+            grouped[row.result_id].append(row)
+    return grouped
 
 
 def export_rows(session: Session, where: StudyFilter) -> Iterator[dict[str, Any]]:
@@ -184,7 +226,7 @@ def export_rows(session: Session, where: StudyFilter) -> Iterator[dict[str, Any]
 
 
 def _by_result(session: Session, model: Any, result_ids: Iterable[int]) -> dict[int, list[Any]]:
-    """Rows of ``model`` (findings, regions, deliveries) of several results, in one query."""
+    """Rows of ``model`` (regions, deliveries) of several results, in one query."""
     grouped: dict[int, list[Any]] = defaultdict(list)
     ids = list(result_ids)
     if ids:
@@ -194,7 +236,8 @@ def _by_result(session: Session, model: Any, result_ids: Iterable[int]) -> dict[
     return grouped
 
 
-def _summary(study: Study, result: dict[str, Any] | None) -> dict[str, Any]:
+def _summary(study: Any, result: dict[str, Any] | None) -> dict[str, Any]:
+    """A study as lists show it; ``study`` is a :class:`Study` or a row of its columns."""
     return {
         "study_uid": study.study_uid,
         "patient_id": study.patient_id,
@@ -207,7 +250,8 @@ def _summary(study: Study, result: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _result(result: Result, findings: list[Finding]) -> dict[str, Any]:
+def _result(result: Any, findings: list[Any]) -> dict[str, Any]:
+    """A result with its findings; ``result`` is a :class:`Result` or a row of its columns."""
     return {
         "version": result.version,
         "outcome": result.outcome,
@@ -229,7 +273,7 @@ def _result(result: Result, findings: list[Finding]) -> dict[str, Any]:
 
 
 def _result_detail(
-    result: Result, findings: list[Finding], regions: list[Region], deliveries: list[Delivery]
+    result: Result, findings: list[Any], regions: list[Region], deliveries: list[Delivery]
 ) -> dict[str, Any]:
     return _result(result, findings) | {
         "model_sha256": result.model_sha256,
@@ -293,7 +337,7 @@ def study_detail(session: Session, study_uid: str) -> dict[str, Any] | None:
         ).scalars()
     )
     ids = [r.id for r in results]
-    findings = _by_result(session, Finding, ids)
+    findings = _findings(session, ids)
     regions = _by_result(session, Region, ids)
     deliveries = _by_result(session, Delivery, ids)
     detail["results"] = [

@@ -180,14 +180,11 @@ def _nothing(done: int) -> None:
 
 
 def _analyze(service: Service) -> None:
-    """Planner statistics, as PostgreSQL's autovacuum and SQLite's ``PRAGMA optimize`` (run by
-    Cervi at start) keep them."""
+    """PostgreSQL: planner statistics and visibility map as autovacuum leaves them after a load.
+    SQLite is left as Cervi leaves it, without statistics (no ANALYZE is run in service)."""
     if service.engine.dialect.name == "postgresql":
         with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE"))
-    else:
-        with service.engine.begin() as connection:
-            connection.execute(text("ANALYZE"))
 
 
 def export_all(url: str, folder: Path) -> tuple[float, float]:

@@ -178,7 +178,7 @@ def create_app(service: Service) -> FastAPI:
 def _invalid(parameter: str, message: str) -> HTTPException:
     """A 422 shaped like FastAPI's own validation errors, naming the query parameter."""
     detail = [{"loc": ["query", parameter], "msg": message, "type": "value_error"}]
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail)
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
 def _health(service: Service) -> dict[str, Any]:

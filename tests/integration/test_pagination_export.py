@@ -75,7 +75,7 @@ def _add_study(session: Session, n: int, at: datetime | None = None) -> None:
 def _walk(sessions: sessionmaker[Session], where: StudyFilter) -> list[dict]:
     """Every page by cursor, checking the total and the cursor of each."""
     items: list[dict] = []
-    after = None
+    after = where.after
     for _ in range(STUDIES + 2):
         with sessions() as session:
             page = list_studies(session, StudyFilter(**{**where.__dict__, "after": after}))

@@ -171,21 +171,35 @@ _FINDING_COLUMNS = (
 
 def list_studies(session: Session, where: StudyFilter, count: bool = True) -> StudyPage:
     """One page of study summaries with their latest result, newest arrivals first, the
-    cursor of the next page, and (``count``) how many studies match in all."""
-    query = select(*_STUDY_COLUMNS, *_RESULT_COLUMNS).outerjoin(
-        Result, Result.id == Study.latest_result_id
-    )
-    query = _newest_first(query, where).offset(where.offset).limit(where.limit + 1)
-    rows = session.execute(query).all()
-    more, rows = len(rows) > where.limit, rows[: where.limit]
-    findings = _findings(session, [r.result_id for r in rows if r.result_id is not None])
+    cursor of the next page, and (``count``) how many studies match in all.
+
+    The page is found first as ``(id, last_arrival_at)`` pairs, which the indexes cover, so
+    that a filter matching thousands of studies sorts pairs, not rows; then its rows, then
+    their findings: a query each, whatever the page size.
+    """
+    keys = select(Study.id, Study.last_arrival_at)
+    if _conditions(where)[1]:
+        keys = keys.join(Result, Result.id == Study.latest_result_id)
+    keys = _newest_first(keys, where).offset(where.offset).limit(where.limit + 1)
+    page = session.execute(keys).all()
+    more, page = len(page) > where.limit, page[: where.limit]
+    rows = {}
+    if page:
+        query = (
+            select(*_STUDY_COLUMNS, *_RESULT_COLUMNS)
+            .outerjoin(Result, Result.id == Study.latest_result_id)
+            .where(Study.id.in_([key.id for key in page]))
+        )
+        rows = {row.id: row for row in session.execute(query)}
+    ordered = [rows[key.id] for key in page if key.id in rows]
+    findings = _findings(session, [r.result_id for r in ordered if r.result_id is not None])
     items = [
         _summary(row, None if row.result_id is None else _result(row, findings[row.result_id]))
-        for row in rows
+        for row in ordered
     ]
     next_cursor = None
     if more:
-        next_cursor = Position(rows[-1].last_arrival_at, rows[-1].id).encode()
+        next_cursor = Position(page[-1].last_arrival_at, page[-1].id).encode()
     total = count_studies(session, where) if count else None
     return StudyPage(total, items, next_cursor)
 
@@ -200,9 +214,10 @@ def _findings(session: Session, result_ids: list[int]) -> dict[int, list[Any]]:
     return grouped
 
 
-def export_rows(session: Session, where: StudyFilter) -> Iterator[dict[str, Any]]:
+def export_rows(session: Session, where: StudyFilter) -> Iterator[tuple[Any, ...]]:
     """Every matching study in list order, one row per label of its latest result (one row
-    with no label when it has none), streamed: one query, :data:`EXPORT_BATCH` rows in memory.
+    with no label when it has none), as tuples in :data:`EXPORT_COLUMNS` order; streamed: one
+    query on the session's connection, :data:`EXPORT_BATCH` rows in memory at a time.
     ``limit``, ``offset`` and ``after`` of ``where`` are not used."""
     query = (
         select(
@@ -219,10 +234,9 @@ def export_rows(session: Session, where: StudyFilter) -> Iterator[dict[str, Any]
         .outerjoin(Result, Result.id == Study.latest_result_id)
         .outerjoin(Finding, Finding.result_id == Result.id)
     )
-    query = _newest_first(query, replace(where, after=None))
-    query = query.order_by(Finding.id).execution_options(yield_per=EXPORT_BATCH)
-    for row in session.execute(query):
-        yield dict(row._mapping)
+    query = _newest_first(query, replace(where, after=None)).order_by(Finding.id)
+    streamed = query.execution_options(stream_results=True, yield_per=EXPORT_BATCH)
+    yield from session.connection().execute(streamed)
 
 
 def _by_result(session: Session, model: Any, result_ids: Iterable[int]) -> dict[int, list[Any]]:

@@ -92,11 +92,11 @@ class Study(Base):
     __table_args__ = (
         Index("ix_studies_arrival", "last_arrival_at", "id"),
         Index("ix_studies_state_arrival", "state", "last_arrival_at", "id"),
-        Index("ix_studies_patient_id", "patient_id"),
-        Index("ix_studies_study_date", "study_date"),
+        Index("ix_studies_patient_id", "patient_id", "last_arrival_at"),
+        Index("ix_studies_study_date", "study_date", "last_arrival_at"),
         Index("ix_studies_accession_number", "accession_number"),
         Index("ix_studies_updated_at", "updated_at", "id"),
-        Index("ix_studies_latest_result_id", "latest_result_id"),
+        Index("ix_studies_latest_result_id", "latest_result_id", "last_arrival_at"),
         _partial("ix_studies_unreported", UNREPORTED, "state"),
     )
 

@@ -163,18 +163,18 @@ def run_export(args: argparse.Namespace) -> int:
             if args.format == "json":
                 _write_json(rows, sys.stdout)
             else:
-                writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_COLUMNS)
-                writer.writeheader()
+                writer = csv.writer(sys.stdout)
+                writer.writerow(EXPORT_COLUMNS)
                 writer.writerows(rows)
     finally:
         engine.dispose()
     return 0
 
 
-def _write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
-    """A JSON array written one record at a time."""
+def _write_json(rows: Iterable[tuple[Any, ...]], out: TextIO) -> None:
+    """A JSON array of objects, written one record at a time."""
     out.write("[")
     for n, row in enumerate(rows):
         out.write(",\n  " if n else "\n  ")
-        out.write(json.dumps(row))
+        out.write(json.dumps(dict(zip(EXPORT_COLUMNS, row, strict=True))))
     out.write("\n]\n")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cervi.bootstrap import build_service  # noqa: E402
 from cervi.commands.demo import demo_settings  # noqa: E402
-from cervi.orthanc import Orthanc  # noqa: E402
+from cervi.demo.orthanc import Orthanc  # noqa: E402
 from inference.phantom import STYLE_NAMES, SynthOptions, generate_study, write_study  # noqa: E402
 
 # Header styles that name the views: a study whose headers name none waits for the quiet timer

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cervi.orthanc import Orthanc  # noqa: E402
+from cervi.demo.orthanc import Orthanc  # noqa: E402
 from tests.support.dicom import make_dx, write  # noqa: E402
 from tests.support.net import free_port, wait_for_port  # noqa: E402
 from tests.support.service import ServeProcess  # noqa: E402

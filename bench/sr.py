@@ -33,7 +33,7 @@ import highdicom.sr as hsr  # noqa: E402
 import numpy as np  # noqa: E402
 from pydicom import Dataset  # noqa: E402
 
-from dicom_node import codes  # noqa: E402
+from dicom_node import codes, identity  # noqa: E402
 from dicom_node.sr import CerviImagingMeasurementReport, warm_up  # noqa: E402
 from inference.result import VIEWS, StudyPrediction  # noqa: E402
 from tests.support.results import NOW, prediction, study_images  # noqa: E402
@@ -119,7 +119,7 @@ def highdicom_defaults(pred: StudyPrediction, images: dict[str, Dataset]) -> hsr
         series_number=9900,
         sop_instance_uid=hd.UID(),
         instance_number=1,
-        manufacturer="Cervi",
+        manufacturer=identity.MANUFACTURER,
     )
 
 

@@ -12,12 +12,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import text
 
 from cervi import api_models as m
 from cervi import metrics
 from cervi.bootstrap import Service
-from storage.db import current_revision
+from storage.db import current_revision, ping
 from storage.queries import (
     InvalidCursor,
     Position,
@@ -26,8 +25,10 @@ from storage.queries import (
     sr_path,
     study_detail,
 )
+from storage.states import StudyState
 
 DATE = r"^\d{8}$"
+STATE = f"^({'|'.join(StudyState)})$"
 BEARER = HTTPBearer(auto_error=False)
 
 
@@ -73,10 +74,7 @@ def create_app(service: Service) -> FastAPI:
         accession_number: str | None = Query(None, alias="accession"),
         date_from: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         date_to: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
-        state: str | None = Query(
-            None,
-            pattern="^(receiving|ready|processing|analysed|not_analysed|failed|ignored)$",
-        ),
+        state: str | None = Query(None, pattern=STATE),
         finding: str | None = Query(None, description="label key present in the latest result"),
         min_probability: float | None = Query(None, ge=0, le=1),
         model_version: str | None = None,
@@ -184,8 +182,7 @@ def _invalid(parameter: str, message: str) -> HTTPException:
 def _health(service: Service) -> dict[str, Any]:
     database: dict[str, Any] = {"ok": False}
     try:
-        with service.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping(service.engine)
         database = {
             "ok": True,
             "dialect": service.engine.dialect.name,

@@ -8,7 +8,7 @@ view decision, updates the study state, and then either dispatches a complete st
 calls happen only after the transaction has committed.
 
 Each result version leaves assembly exactly once: the move out of ``receiving`` is a
-conditional UPDATE on state and version (``storage.assembly.claim_version``), and the
+conditional UPDATE on state and version (``storage.studies.claim_version``), and the
 ``dispatches`` row it writes has a unique (study, version) index.
 """
 
@@ -23,7 +23,6 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.dispatch import Dispatcher
@@ -32,7 +31,8 @@ from dicom_node import assembly
 from dicom_node.assembly import AssemblyConfig, Assessment, Member, Plan, Step
 from dicom_node.assembly_rules import DEFAULT_ACCEPT_RULES, DEFAULT_VIEW_RULES
 from dicom_node.instance import InstanceMeta
-from storage import assembly as repo
+from inference.labels import View
+from storage import states, studies
 from storage.db import transaction
 from storage.tables import Instance, Study, StudyState, utcnow
 
@@ -84,7 +84,7 @@ class StudyAssembler:
     def instance_stored(self, instance_id: int) -> None:
         """After-commit hook of the listener: assemble the study of a durable instance."""
         with self.sessions() as session:
-            study_id = repo.study_of_instance(session, instance_id)
+            study_id = studies.study_of_instance(session, instance_id)
         if study_id is not None:
             self.assemble_study(study_id)
 
@@ -93,8 +93,8 @@ class StudyAssembler:
         effects: list[_Effect] = []
         with transaction(self.sessions) as session:
             now = self.clock()
-            study = repo.lock_study(session, study_id, now)
-            pending = repo.unassembled(session, study_id) if study else []
+            study = studies.lock_study(session, study_id, now)
+            pending = studies.unassembled(session, study_id) if study else []
             if study is None or not pending:
                 return
             first_look = study.group_id is None and not _has_taken(session, study)
@@ -110,7 +110,7 @@ class StudyAssembler:
         effects: list[_Effect] = []
         with transaction(self.sessions) as session:
             now = self.clock()
-            root = repo.lock_study(session, study_id, now)
+            root = studies.lock_study(session, study_id, now)
             if root is None or root.state != StudyState.RECEIVING or root.due_at is None:
                 return
             if root.due_at > now:  # moved by a later arrival whose own arm was overtaken
@@ -126,15 +126,15 @@ class StudyAssembler:
         its quiet period had just ended. False when there is no such study."""
         with transaction(self.sessions) as session:
             now = self.clock()
-            study = session.scalar(select(Study).where(Study.study_uid == study_uid))
+            study = studies.by_uid(session, study_uid)
             if study is None:
                 return False
-            root = repo.lock_study(session, study.group_id or study.id, now)
+            root = studies.lock_study(session, study.group_id or study.id, now)
             if root is None:
                 return False
-            if root.state in (StudyState.READY, StudyState.PROCESSING):
+            if root.state in states.IN_ANALYSIS:
                 return True  # a version is already on its way
-            root.state = StudyState.RECEIVING.value
+            states.move(root, StudyState.RECEIVING, root.state_reason)
             root.due_at = now
             root_id = root.id
         self.quiet_timer_fired(root_id)
@@ -149,9 +149,13 @@ class StudyAssembler:
         version; no new version is made.
         """
         with self.sessions() as session:
-            pending, waiting, ready = repo.studies_to_reconcile(session)
+            pending, waiting, ready = studies.studies_to_reconcile(session)
             ready_jobs = [
-                (s.study_uid, s.result_version, repo.last_dispatch(session, s.id, s.result_version))
+                (
+                    s.study_uid,
+                    s.result_version,
+                    studies.last_dispatch(session, s.id, s.result_version),
+                )
                 for s in ready
             ]
         for study_id in pending:
@@ -182,7 +186,7 @@ class StudyAssembler:
         handled, and fire quiet timers more than ``grace`` overdue (a timer job that failed on
         a database error is gone). Returns how many studies it acted on."""
         with self.sessions() as session:
-            pending, waiting, _ = repo.studies_to_reconcile(session)
+            pending, waiting, _ = studies.studies_to_reconcile(session)
         for study_id in pending:
             self.assemble_study(study_id)
         late = self.clock() - grace
@@ -201,21 +205,21 @@ class StudyAssembler:
         A study is filed into a group once, at the first instance of it that was taken.
         """
         if study.group_id is not None:
-            root = repo.lock_study(session, study.group_id, now)
+            root = studies.lock_study(session, study.group_id, now)
             return root if root is not None else study
         if self.config.study_key != "patient_window":
             return study
         first_taken = next(i for i in pending if i.ignored_reason is None)
         anchor = assembly.study_datetime(first_taken.header)
         candidates = []
-        for other in repo.patient_group_roots(session, study.patient_id, study.id):
+        for other in studies.patient_group_roots(session, study.patient_id, study.id):
             other_anchor = assembly.study_datetime(other.header)
             if (anchor is None) == (other_anchor is None):
                 candidates.append(
                     assembly.GroupCandidate(other.study_id, other_anchor or other.created_at)
                 )
         group_id = assembly.choose_group(anchor or study.created_at, candidates, self.config)
-        root = repo.lock_study(session, group_id, now) if group_id is not None else None
+        root = studies.lock_study(session, group_id, now) if group_id is not None else None
         if root is None:
             return study
         study.group_id = root.id
@@ -260,16 +264,17 @@ class StudyAssembler:
         if taken == 0:
             # Only ignored instances (e.g. our own SR coming back): the study's course is unchanged.
             if assessment.empty and root.state in (StudyState.RECEIVING, StudyState.IGNORED):
-                root.state, root.state_reason, root.due_at = StudyState.IGNORED, ignored[-1], None
-                repo.mirror_group_state(session, root)
+                states.move(root, StudyState.IGNORED, ignored[-1])
+                root.due_at = None
+                studies.mirror_group_state(session, root)
                 return [_Effect("cancel", root.id)]
             return []
-        if root.state == StudyState.IGNORED or assembly.reopens(root.state):
+        if root.state == StudyState.IGNORED or states.reopens(root.state):
             if root.state != StudyState.IGNORED:
                 logger.info(
                     "study re-opened by a late instance", extra={"study_uid": root.study_uid}
                 )
-            root.state, root.state_reason = StudyState.RECEIVING, None
+            states.move(root, StudyState.RECEIVING)
         root.last_arrival_at = now
         plan = assembly.after_arrival(assessment, now, self.config)
         return self._carry_out(session, root, assessment, plan, now, "arrival")
@@ -288,19 +293,20 @@ class StudyAssembler:
             root.due_at = plan.due_at
             effects.append(_Effect("arm", root.id, due_at=plan.due_at))
         elif plan.step == Step.IGNORE:
-            root.state, root.state_reason, root.due_at = StudyState.IGNORED, plan.reason, None
+            states.move(root, StudyState.IGNORED, plan.reason)
+            root.due_at = None
             effects.append(_Effect("cancel", root.id))
         else:
             analyse = plan.step == Step.DISPATCH
             new_state = StudyState.READY if analyse else StudyState.NOT_ANALYSED
             due_by = now if trigger == "quiet_timer" else None
-            version = repo.claim_version(session, root, new_state, plan.reason, now, due_by)
+            version = studies.claim_version(session, root, new_state, plan.reason, now, due_by)
             effects.append(_Effect("cancel", root.id))
             if version is not None:
                 views = {v.value: uid for v, uid in assessment.chosen.items()}
-                views["unknown"] = list(assessment.unknown)
+                views[View.UNKNOWN.value] = list(assessment.unknown)
                 kind = "analyse" if analyse else "not_analysed"
-                repo.record_dispatch(
+                studies.record_dispatch(
                     session, root.id, version, kind, plan.partial, plan.reason, views, trigger, now
                 )
                 effects.append(
@@ -313,13 +319,13 @@ class StudyAssembler:
                         plan.reason or "",
                     )
                 )
-        repo.mirror_group_state(session, root)
+        studies.mirror_group_state(session, root)
         return effects
 
     def _assess(self, session: Session, root: Study) -> Assessment:
         """Assess the group's taken instances and store which of them are superseded."""
-        ids = [s.id for s in repo.group_studies(session, root.id)]
-        instances = repo.taken_instances(session, ids)
+        ids = [s.id for s in studies.group_studies(session, root.id)]
+        instances = studies.taken_instances(session, ids)
         tentative = {r.name for r in self.config.view_rules if r.tentative}
         assessment = assembly.assess(_member(i, tentative) for i in instances)
         for instance in instances:
@@ -378,7 +384,7 @@ def _job_id(study_id: int) -> str:
 
 
 def _has_taken(session: Session, study: Study) -> bool:
-    return bool(repo.taken_instances(session, [study.id]))
+    return bool(studies.taken_instances(session, [study.id]))
 
 
 def _meta(instance: Instance, study: Study) -> InstanceMeta:
@@ -397,7 +403,7 @@ def _meta(instance: Instance, study: Study) -> InstanceMeta:
 def _member(instance: Instance, tentative_rules: set[str]) -> Member:
     return Member(
         sop_instance_uid=instance.sop_instance_uid,
-        view=assembly.View(instance.view),
+        view=View(instance.view),
         received_at=instance.received_at,
         sequence=instance.id,
         acquired=assembly.acquired_at(instance.header or {}),

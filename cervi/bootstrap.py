@@ -20,10 +20,10 @@ from cervi.retention import apply_retention
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
-from storage.assembly import requeue_interrupted
+from storage.counts import FOLD_BATCH, fold_deltas
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
-from storage.metrics import FOLD_BATCH, fold_deltas
+from storage.studies import requeue_interrupted
 from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.bootstrap")

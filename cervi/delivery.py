@@ -1,6 +1,7 @@
 """The outbox worker: sends due deliveries, retries transient failures with capped exponential
 backoff, stops at permanent ones. Runs as an APScheduler job; every decision is a database row,
 so a restart picks up where it stopped, and a resend is harmless (SR UIDs are deterministic).
+The rows are ``storage.deliveries``'; the retry policy is this module's.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.settings import Destination, RetrySettings
 from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
+from storage import deliveries
 from storage.db import transaction
-from storage.repository import due_deliveries, next_delivery_due
-from storage.tables import Delivery, DeliveryState, utcnow
+from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.delivery")
 
@@ -77,7 +78,7 @@ class DeliveryWorker:
         """Send every due delivery, one association per destination; return how many went out."""
         now = self.clock()
         with self.sessions() as session:
-            due = due_deliveries(session, now)
+            due = deliveries.due(session, now)
             batches: dict[str, list[tuple[int, str]]] = defaultdict(list)
             for row in due:
                 batches[row.destination].append((row.id, row.path))
@@ -95,21 +96,16 @@ class DeliveryWorker:
     def _record(self, ids: list[int], outcome: SendOutcome, destination: str) -> None:
         now = self.clock()
         with transaction(self.sessions) as session:
-            for delivery in session.query(Delivery).filter(Delivery.id.in_(ids)):
-                delivery.attempts += 1
-                delivery.last_error = None if outcome.delivered else outcome.detail
-                if outcome.verdict is Verdict.DELIVERED:
-                    delivery.state = DeliveryState.DELIVERED.value
-                    delivery.delivered_at = now
-                    delivery.next_attempt_at = None
-                elif (
-                    outcome.verdict is Verdict.PERMANENT
-                    or delivery.attempts >= self.policy.max_attempts
-                ):
-                    delivery.state = DeliveryState.FAILED.value
-                    delivery.next_attempt_at = None
-                else:
-                    delivery.next_attempt_at = now + self.policy.delay(delivery.attempts)
+            deliveries.record_attempt(
+                session,
+                ids,
+                delivered=outcome.verdict is Verdict.DELIVERED,
+                permanent=outcome.verdict is Verdict.PERMANENT,
+                detail=outcome.detail,
+                now=now,
+                max_attempts=self.policy.max_attempts,
+                delay=self.policy.delay,
+            )
         log = logger.info if outcome.delivered else logger.warning
         log(
             "delivery %s",
@@ -120,13 +116,7 @@ class DeliveryWorker:
     def retry(self, delivery_id: int) -> bool:
         """Make a failed or waiting delivery due now (the API's retry); False if unknown."""
         with transaction(self.sessions) as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None:
-                return False
-            if delivery.state != DeliveryState.DELIVERED.value:
-                delivery.state = DeliveryState.PENDING.value
-                delivery.next_attempt_at = self.clock()
-            return True
+            return deliveries.make_due(session, delivery_id, self.clock())
 
 
 class DeliveryLoop:
@@ -169,7 +159,7 @@ class DeliveryLoop:
     def _seconds_to_next(self) -> float:
         try:
             with self.worker.sessions() as session:
-                due = next_delivery_due(session)
+                due = deliveries.next_due(session)
         except Exception:
             return self.idle_seconds
         if due is None:

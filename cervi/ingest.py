@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dicom_node.scp import ReceivedInstance, Rejection, StoreFailed, StoreOutcome
 from storage.db import transaction
 from storage.files import InstanceStore, InvalidUID, StoreWriteError
-from storage.repository import (
+from storage.instances import (
     InstanceRecord,
     Recorded,
     RecordOutcome,

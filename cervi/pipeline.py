@@ -4,7 +4,10 @@
 path ends in a recorded state: ``analysed`` with its SR queued for delivery, ``not_analysed``
 (missing or unreadable views, also with an SR saying so), or ``failed`` with the reason. Only
 the current version of a study is written as its state: a study re-opened by a late instance
-keeps ``receiving`` (its result row is kept all the same).
+keeps ``receiving`` (its result row is kept all the same). The model is
+``inference.runtime.CerviRuntime`` (its :class:`~inference.result.StudyPrediction` goes straight
+into the SR and the result rows); the database is reached through the repositories
+``storage.studies``, ``storage.results`` and ``storage.deliveries``.
 """
 
 from __future__ import annotations
@@ -19,29 +22,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydicom import Dataset, dcmread
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.settings import InferenceSettings
-from dicom_node.key_image import CerviKeyImage
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, DocumentReference
-from inference.result import (
-    VIEWS,
-    LabelPrediction,
-    ModelIdentity,
-    RegionOfInterest,
-    StudyPrediction,
-    UnreadableImage,
-)
-from storage import assembly as assembly_repo
+from dicom_node.sr.key_image import CerviKeyImage
+from inference.result import VIEWS, ModelIdentity, StudyPrediction, UnreadableImage
+from storage import deliveries, results, studies
 from storage.db import transaction
 from storage.files import InstanceStore
-from storage.repository import queue_delivery
-from storage.tables import Finding, Instance, Region, Result, Study, StudyState, utcnow
+from storage.states import StudyState
+from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.pipeline")
 
 IMAGE_RULE = "image"  # views named by the ROI network's view head, not by a header rule
+# a result's outcome and the study state it leaves (DESIGN.md, "Study state")
+_OUTCOME_STATES = {"analysed": StudyState.ANALYSED, "not_analysed": StudyState.NOT_ANALYSED}
 
 
 class Analyser(Protocol):
@@ -79,29 +76,10 @@ class ModelAnalyser:
 
     @property
     def identity(self) -> ModelIdentity:
-        return _identity(self.load().model)
+        return self.load().model.identity
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
-        from inference.preprocess import UnreadableImage as PixelError
-
-        runtime = self.load()
-        try:
-            raw = runtime.analyse_datasets(datasets)
-        except PixelError as exc:
-            raise UnreadableImage(str(exc)) from exc
-        labels = tuple(
-            LabelPrediction(key, raw.probabilities[key], runtime.model.thresholds.get(key, 0.5))
-            for key in runtime.labels
-        )
-        regions = {
-            view: RegionOfInterest(
-                view,
-                tuple(float(v) for v in roi["box"]),  # type: ignore[arg-type]
-                {name: (float(x), float(y)) for name, (x, y) in roi["landmarks"].items()},
-            )
-            for view, roi in raw.rois.items()
-        }
-        return StudyPrediction(labels, tuple(raw.views_used), regions, _identity(runtime.model))
+        return self.load().analyse_datasets(datasets)
 
     def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
         return _name_views(self.load(), datasets, free)
@@ -118,16 +96,6 @@ def _name_views(runtime: Any, datasets: Sequence[Dataset], free: Sequence[str]) 
             {v: (p if v in free else 0.0) for v, p in d.view_probabilities.items()}
             for d in detections
         ]
-    )
-
-
-def _identity(model: Any) -> ModelIdentity:
-    """The classifier file's own account of itself (``cervi.*`` ONNX metadata)."""
-    return ModelIdentity(
-        name=model.name,
-        version=model.version,
-        sha256=model.sha256,
-        demo="not for diagnostic" in model.intended_use.lower() or not model.intended_use,
     )
 
 
@@ -175,16 +143,14 @@ class Pipeline:
             self._report_not_analysed(study_uid, version, reason)
         except Exception as exc:
             logger.exception("not-analysed report failed", extra=_ids(study_uid, version))
+            failure = f"{reason}; report failed: {type(exc).__name__}"
             with transaction(self.sessions) as session:
-                study = session.scalar(select(Study).where(Study.study_uid == study_uid))
-                if study is not None and study.result_version == version:
-                    study.state = StudyState.FAILED.value
-                    study.state_reason = f"{reason}; report failed: {type(exc).__name__}"
+                studies.fail_report(session, study_uid, version, failure, self.clock())
 
     def _analyse(self, study_uid: str, version: int) -> None:
         started = time.perf_counter()
         with transaction(self.sessions) as session:
-            if not assembly_repo.start_processing(session, study_uid, version, self.clock()):
+            if not studies.start_processing(session, study_uid, version, self.clock()):
                 logger.info("version no longer current", extra=_ids(study_uid, version))
                 return
             views, unknown = self._views(session, study_uid, version)
@@ -198,7 +164,7 @@ class Pipeline:
             datasets = {view: dcmread(path) for view, path in views.items()}
             prediction = self.analyser.predict(datasets)
         except UnreadableImage as exc:
-            view = str(exc).split(":", 1)[0]
+            view = str(exc.view)
             self._not_analysed(
                 study_uid, version, views, unknown, unreadable=[view], reason=f"unreadable {view}"
             )
@@ -236,8 +202,7 @@ class Pipeline:
     def _report_not_analysed(self, study_uid: str, version: int, reason: str) -> None:
         with transaction(self.sessions) as session:
             # Assembly has already set the state (not_analysed); only the report is to make.
-            study = session.scalar(select(Study).where(Study.study_uid == study_uid))
-            if study is None or study.result_version != version:
+            if studies.current_version(session, study_uid) != version:
                 logger.info("version no longer current", extra=_ids(study_uid, version))
                 return
             views, unknown = self._views(session, study_uid, version)
@@ -248,23 +213,13 @@ class Pipeline:
 
     # -- steps ------------------------------------------------------------------------------
 
+    @staticmethod
     def _views(
-        self, session: Session, study_uid: str, version: int
+        session: Session, study_uid: str, version: int
     ) -> tuple[dict[str, Path], list[Path]]:
         """``({view: file}, [files of unknown view])`` that assembly chose for this version."""
-        study = session.execute(select(Study).where(Study.study_uid == study_uid)).scalar_one()
-        dispatch = assembly_repo.last_dispatch(session, study.id, version)
-        chosen = dict(dispatch.views) if dispatch else {}
-        unknown_uids = list(chosen.pop("unknown", []) or [])
-        wanted = [uid for view, uid in chosen.items() if view in VIEWS] + unknown_uids
-        rows = session.execute(
-            select(Instance.sop_instance_uid, Instance.path).where(
-                Instance.sop_instance_uid.in_(wanted)
-            )
-        ).all()
-        paths = {uid: Path(path) for uid, path in rows}
-        views = {view: paths[uid] for view, uid in chosen.items() if uid in paths}
-        return views, [paths[uid] for uid in unknown_uids if uid in paths]
+        views, unknown = studies.dispatched_files(session, study_uid, version)
+        return {view: Path(path) for view, path in views.items()}, [Path(p) for p in unknown]
 
     def _name_by_image(self, views: dict[str, Path], unknown: list[Path]) -> list[Path]:
         """Images no header rule named fill the missing views when the image itself says which
@@ -285,26 +240,18 @@ class Pipeline:
                     left.append(path)
                     continue
                 views[view] = path
-                session.execute(
-                    update(Instance)
-                    .where(Instance.path == str(path))
-                    .values(view=view, view_rule=IMAGE_RULE)
-                )
+                studies.name_view(session, str(path), view, IMAGE_RULE)
         return left
 
     @staticmethod
     def _already_recorded(session: Session, study_uid: str, version: int) -> bool:
         """A result for this version exists (the process died before the state was written):
         finish the state from it instead of analysing again."""
-        result = session.execute(
-            select(Result)
-            .join(Study, Study.id == Result.study_id)
-            .where(Study.study_uid == study_uid, Result.version == version)
-        ).scalar_one_or_none()
+        result = results.result_of(session, study_uid, version)
         if result is None:
             return False
-        state = StudyState.ANALYSED if result.outcome == "analysed" else StudyState.NOT_ANALYSED
-        assembly_repo.finish_version(session, study_uid, version, state, result.reason, utcnow())
+        state = _OUTCOME_STATES[result.outcome]
+        studies.finish_version(session, study_uid, version, state, result.reason, utcnow())
         return True
 
     def _not_analysed(
@@ -342,17 +289,7 @@ class Pipeline:
 
     def _predecessor(self, study_uid: str, version: int) -> DocumentReference | None:
         with self.sessions() as session:
-            path = session.execute(
-                select(Result.sr_path)
-                .join(Study, Study.id == Result.study_id)
-                .where(
-                    Study.study_uid == study_uid,
-                    Result.version < version,
-                    Result.sr_path.is_not(None),
-                )
-                .order_by(Result.version.desc())
-                .limit(1)
-            ).scalar_one_or_none()
+            path = results.previous_sr_path(session, study_uid, version)
         if path is None or not Path(path).is_file():
             return None
         return DocumentReference.of(dcmread(path, stop_before_pixels=True))
@@ -374,55 +311,27 @@ class Pipeline:
         stored = self._store(study_uid, report)
         outgoing = [(str(report.SOPInstanceUID), stored.path)]
         outgoing += [(str(ds.SOPInstanceUID), self._store(study_uid, ds).path) for ds in extras]
-        identity = prediction.model if prediction else self.analyser.identity
+        new = results.NewResult(
+            version=version,
+            outcome=outcome,
+            reason=reason,
+            model=prediction.model if prediction else self.analyser.identity,
+            views_used=prediction.views_used if prediction else (),
+            latency_ms=latency_ms,
+            sr_sop_instance_uid=str(report.SOPInstanceUID),
+            sr_path=str(stored.path),
+            created_at=self.clock(),
+            labels=prediction.labels if prediction else (),
+            regions=prediction.regions if prediction else None,
+            sources={view: str(ds.SOPInstanceUID) for view, ds in headers.items()},
+        )
         with transaction(self.sessions) as session:
-            study = session.execute(select(Study).where(Study.study_uid == study_uid)).scalar_one()
-            result = Result(
-                study_id=study.id,
-                version=version,
-                outcome=outcome,
-                reason=reason,
-                model_name=identity.name,
-                model_version=identity.version,
-                model_sha256=identity.sha256,
-                views_used=list(prediction.views_used if prediction else []),
-                latency_ms=latency_ms,
-                sr_sop_instance_uid=str(report.SOPInstanceUID),
-                sr_path=str(stored.path),
-                created_at=self.clock(),
-            )
-            session.add(result)
-            session.flush()
-            if prediction is not None:
-                for label in prediction.labels:
-                    session.add(
-                        Finding(
-                            result_id=result.id,
-                            label=label.key,
-                            probability=label.probability,
-                            threshold=label.threshold,
-                            present=label.present,
-                        )
-                    )
-                for view, region in prediction.regions.items():
-                    x0, y0, x1, y1 = region.box
-                    session.add(
-                        Region(
-                            result_id=result.id,
-                            sop_instance_uid=str(headers[view].SOPInstanceUID),
-                            view=view,
-                            x0=x0,
-                            y0=y0,
-                            x1=x1,
-                            y1=y1,
-                            landmarks={k: list(v) for k, v in region.landmarks.items()},
-                        )
-                    )
+            result_id = results.add_result(session, study_uid, new)
             for destination in self.destinations:
                 for sop_uid, path in outgoing:
-                    queue_delivery(session, result.id, destination, sop_uid, str(path))
-            state = StudyState.ANALYSED if outcome == "analysed" else StudyState.NOT_ANALYSED
-            assembly_repo.finish_version(session, study_uid, version, state, reason, self.clock())
+                    deliveries.queue(session, result_id, destination, sop_uid, str(path))
+            state = _OUTCOME_STATES[outcome]
+            studies.finish_version(session, study_uid, version, state, reason, self.clock())
         logger.info("study %s", outcome, extra=_ids(study_uid, version) | {"ms": latency_ms})
         if self.destinations:
             self.on_queued()
@@ -436,7 +345,7 @@ class Pipeline:
 
     def _finish(self, study_uid: str, version: int, state: StudyState, reason: str) -> None:
         with transaction(self.sessions) as session:
-            assembly_repo.finish_version(session, study_uid, version, state, reason, self.clock())
+            studies.finish_version(session, study_uid, version, state, reason, self.clock())
 
 
 def _ids(study_uid: str, version: int) -> dict[str, object]:

@@ -1,16 +1,17 @@
 """Retention: instance files go after ``storage.retention_days`` (those of ignored studies after
-``storage.ignored_retention_hours``); rows, results and SRs stay. Runs as a scheduler job."""
+``storage.ignored_retention_hours``); rows, results and SRs stay. Runs as a scheduler job; which
+files have expired is :mod:`storage.retention`'s question."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import retention
 from storage.db import transaction
 from storage.files import InstanceStore
-from storage.repository import expired_instances
 from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.retention")
@@ -27,15 +28,15 @@ def apply_retention(
 ) -> int:
     """Remove expired instance files and mark their rows; return how many files went."""
     now = now or utcnow()
-    before = now - timedelta(days=retention_days)
-    ignored_before = now - timedelta(hours=ignored_retention_hours)
     removed = 0
     while True:
         with transaction(sessions) as session:
-            batch = expired_instances(session, before, ignored_before, BATCH)
+            batch = retention.expired_instances(
+                session, now, retention_days, ignored_retention_hours, BATCH
+            )
             for instance in batch:
                 files.remove(instance.path)
-                instance.files_removed_at = now
+            retention.mark_files_removed(batch, now)
         removed += len(batch)
         if len(batch) < BATCH:
             break

@@ -29,7 +29,7 @@ from pydantic_settings import (
 )
 from sqlalchemy import make_url
 
-from dicom_node import assembly_rules
+from dicom_node import assembly_rules, identity
 
 AE_TITLE_MAX = 16
 
@@ -58,7 +58,7 @@ class AllowedCaller(_Section):
 
 
 class NodeSettings(_Section):
-    ae_title: str = "CERVI"
+    ae_title: str = identity.AE_TITLE
     host: str = "0.0.0.0"
     port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
@@ -167,7 +167,7 @@ class AssemblySettings(_Section):
     default_view_rules: bool = True
     accept: list[AcceptRule] = Field(default_factory=list)
     default_accept: bool = True
-    own_manufacturer: str = Field(assembly_rules.CERVI_MANUFACTURER, min_length=1)
+    own_manufacturer: str = Field(identity.MANUFACTURER, min_length=1)
 
 
 class InferenceSettings(_Section):

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
+from dicom_node import identity
 from dicom_node.assembly_rules import (
-    CERVI_MANUFACTURER,
     CODE_FIELDS,
     DEFAULT_ACCEPT_RULES,
     DEFAULT_VIEW_RULES,
-    REQUIRED_VIEWS,
     SECONDARY_CAPTURE_SOP_CLASS,
     SR_SOP_CLASS_PREFIX,
+    VIEWS,
     AcceptRule,
     View,
     ViewRule,
@@ -44,10 +44,10 @@ class AssemblyConfig:
     patient_window: timedelta = timedelta(hours=24)
     view_rules: tuple[ViewRule, ...] = DEFAULT_VIEW_RULES
     accept_rules: tuple[AcceptRule, ...] = DEFAULT_ACCEPT_RULES
-    own_manufacturer: str = CERVI_MANUFACTURER
+    own_manufacturer: str = identity.MANUFACTURER
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_views <= len(REQUIRED_VIEWS):
+        if not 1 <= self.min_views <= len(VIEWS):
             raise ValueError('Argument "min_views" must be 1, 2 or 3.')
         if self.quiet_seconds <= 0:
             raise ValueError('Argument "quiet_seconds" must be positive.')
@@ -92,7 +92,7 @@ def _codes(header: dict[str, Any], sequence: str) -> list[dict[str, Any]]:
     return list(header.get(sequence, []))
 
 
-def own_output_reason(meta: InstanceMeta, manufacturer: str = CERVI_MANUFACTURER) -> str | None:
+def own_output_reason(meta: InstanceMeta, manufacturer: str = identity.MANUFACTURER) -> str | None:
     """Why ``meta`` is not an image to analyse because it is a report or Cervi's own output."""
     made_by_cervi = any(
         v.strip().casefold() == manufacturer.casefold() for v in rule_values(meta, "Manufacturer")
@@ -244,11 +244,11 @@ class Assessment:
 
     @property
     def present(self) -> tuple[View, ...]:
-        return tuple(v for v in REQUIRED_VIEWS if v in self.chosen)
+        return tuple(v for v in VIEWS if v in self.chosen)
 
     @property
     def missing(self) -> tuple[View, ...]:
-        return tuple(v for v in REQUIRED_VIEWS if v not in self.chosen)
+        return tuple(v for v in VIEWS if v not in self.chosen)
 
     @property
     def complete(self) -> bool:
@@ -294,7 +294,7 @@ def _tentative_to_unknown(members: list[Member]) -> list[Member]:
     if len(tentative) < 2:
         return members
     firm = {m.view for m in members if not m.tentative and m.view != View.UNKNOWN}
-    if firm | {m.view for m in tentative} >= set(REQUIRED_VIEWS):
+    if firm | {m.view for m in tentative} >= set(VIEWS):
         return members  # nothing for them to be but repeats of the view they claim
     return [replace(m, view=View.UNKNOWN) if m in tentative else m for m in members]
 
@@ -351,12 +351,3 @@ def on_quiet_timer(assessment: Assessment, config: AssemblyConfig) -> Plan:
 
 def _to_place(assessment: Assessment) -> str:
     return f"{len(assessment.unknown)} image(s) of unknown view for the model to place"
-
-
-# States after which a newly taken instance opens a new result version (DESIGN.md).
-REOPENING_STATES = frozenset({"ready", "processing", "analysed", "not_analysed", "failed"})
-
-
-def reopens(state: str) -> bool:
-    """Whether an instance taken into a study in ``state`` starts a new result version."""
-    return state in REOPENING_STATES

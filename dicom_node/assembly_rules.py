@@ -24,19 +24,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class View(StrEnum):
-    """The lateral views of a dynamic study; values match ``storage.tables.View``."""
-
-    EXTENSION = "extension"
-    NEUTRAL = "neutral"
-    FLEXION = "flexion"
-    UNKNOWN = "unknown"
-
-
-REQUIRED_VIEWS = (View.EXTENSION, View.NEUTRAL, View.FLEXION)
+from inference.result import VIEWS, View
 
 
 @dataclass(frozen=True)
@@ -59,8 +48,6 @@ FLEXION = Code("SCT", "9964006", "Flexion")
 EXTENSION = Code("SCT", "24154002", "Extension")
 CERVICAL_SPINE = Code("SCT", "122494005", "Cervical spine")
 
-# Cervi's own output coming back from the PACS must never be processed again (no loops).
-CERVI_MANUFACTURER = "Cervi"
 SR_SOP_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 SECONDARY_CAPTURE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -126,7 +113,7 @@ class ViewRule(_Rule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.view not in REQUIRED_VIEWS:
+        if self.view not in VIEWS:
             raise RuleError(f"rule {self.name!r}: view must be extension, neutral or flexion")
 
 

@@ -6,11 +6,14 @@ Sources, in order of preference:
 - ``SCT``: SNOMED CT, only codes that PS3.16 itself lists (CID 92, CID 240, CID 4010, CID 4) or that
   DESIGN.md names (9964006 Flexion, 24154002 Extension). No SNOMED code is invented here.
 - ``UCUM``: units.
-- ``99CERVI``: Cervi's private coding scheme for everything else (the six demo labels, the
-  probability and threshold concepts, view status). It is declared in every object that uses it
-  through :func:`coding_scheme` (CodingSchemeIdentificationSequence, PS3.3 C.12.1).
+- ``99CERVI``: Cervi's private coding scheme for everything else (the labels, the probability
+  and threshold concepts, view status). It is declared in every object that uses it through
+  :func:`coding_scheme` (CodingSchemeIdentificationSequence, PS3.3 C.12.1).
 
-The logic modules (``sr.py``, ``key_image.py``) import names from here and never spell a code.
+A label's finding code is the one the model file gives it (``cervi.codes``, carried by each
+:class:`~inference.result.LabelPrediction`; :func:`finding`); :data:`LABELS` holds the defaults
+from :mod:`inference.labels`, which training writes into the file. The logic modules
+(``dicom_node.sr``, ``key_image.py``) import names from here and never spell a code.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from types import MappingProxyType
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.sr.coding import Code
 
-PRIVATE_SCHEME = "99CERVI"
+from dicom_node import identity
+from inference.result import CODING_SCHEME, LABEL_CODES, VIEWS, LabelPrediction
+
+PRIVATE_SCHEME = CODING_SCHEME
 
 
 def coding_scheme() -> CodingSchemeIdentificationItem:
@@ -28,8 +34,8 @@ def coding_scheme() -> CodingSchemeIdentificationItem:
     mutable, so every document gets its own)."""
     return CodingSchemeIdentificationItem(
         designator=PRIVATE_SCHEME,
-        name="Cervi private codes",
-        responsible_organization="Cervi",
+        name=identity.CODING_SCHEME_NAME,
+        responsible_organization=identity.MANUFACTURER,
     )
 
 
@@ -95,24 +101,22 @@ NOT_ANALYSED = _private("CERVI-NA", "Not analysed")
 INTENDED_USE = _private("CERVI-USE", "Intended use")
 NOT_FOR_DIAGNOSTIC_USE = _private("CERVI-NDX", "Not for diagnostic use")
 
-#: One finding concept per label key (DESIGN.md, "The demo label set").
+#: The default finding concept per label key (DESIGN.md, "The demo label set"), as
+#: :mod:`inference.labels` defines it and training writes it into the model file.
 LABELS = MappingProxyType(
-    {
-        "atlantoaxial_instability": _private("CERVI-AAI", "Atlantoaxial instability"),
-        "atlantoaxial_dislocation": _private("CERVI-AAD", "Atlantoaxial dislocation"),
-        "basilar_invagination": _private("CERVI-BI", "Basilar invagination"),
-        "os_odontoideum": _private("CERVI-OSO", "Os odontoideum"),
-        "atlas_assimilation": _private("CERVI-AOA", "Atlas assimilation"),
-        "c2_c3_fusion": _private("CERVI-C23", "C2-C3 fusion"),
-    }
+    {key: _private(value, meaning) for key, (value, meaning) in LABEL_CODES.items()}
 )
+
+
+def finding(label: LabelPrediction) -> Code:
+    """The finding concept of a predicted label: the code its model file gives it."""
+    return _private(label.code, label.meaning)
+
 
 #: The NUM concept for each label's probability. OHIF labels a NUM "<meaning>: <value> <unit>"
 #: in a box about 290 px wide that clips longer lines, and puts the box to the right of the ROI,
 #: where it can run past the viewport's edge; so the meaning is short and says what the number
-#: is: "P(AA instability): 87.00 %" (AA: atlantoaxial, as in AAI and AAD). (Earlier meanings
-#: read "<label> probability", then "P(atlantoaxial instability)"; readers compare code values,
-#: which did not change.)
+#: is: "P(AA instability): 87.00 %" (AA: atlantoaxial). Readers compare code values.
 PROBABILITIES = MappingProxyType(
     {
         "atlantoaxial_instability": _private("CERVI-AAI-P", "P(AA instability)"),
@@ -126,7 +130,7 @@ PROBABILITIES = MappingProxyType(
 
 #: The three lateral views. ``IMAGE_VIEW`` is lateral for all; the modifier says which one
 #: (no verified SNOMED code exists for "neutral": that view has no modifier).
-VIEW_MODIFIERS = MappingProxyType({"extension": EXTENSION, "neutral": None, "flexion": FLEXION})
+VIEW_MODIFIERS = MappingProxyType(dict(zip(VIEWS, (EXTENSION, None, FLEXION), strict=True)))
 
 #: Concept names of the per-view status items in a "not analysed" report.
 VIEW_STATUS = MappingProxyType(

@@ -21,6 +21,7 @@ from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 
+from dicom_node import identity
 from dicom_node.status import RejectResult
 
 logger = logging.getLogger("cervi.scu")
@@ -59,7 +60,7 @@ class DimseDestination:
     ae_title: str
     host: str
     port: int
-    calling_ae_title: str = "CERVI"
+    calling_ae_title: str = identity.AE_TITLE
     timeout: float = 30.0
 
     def send(self, files: Sequence[Path]) -> SendOutcome:

@@ -57,10 +57,10 @@ def evaluate(
         result = runtime.analyse(images)
         y.append([record.labels.get(k, 0) for k in labels])
         full.append([result.probabilities[k] for k in labels])
-        for view, roi in result.rois.items():
+        for view, region in result.regions.items():
             if view in record.roi:
-                ious.append(box_iou(np.array(roi["box"]), record.roi[view]))
-            view_hits.append(roi["view"] == view)
+                ious.append(box_iou(np.array(region.box), record.roi[view]))
+            view_hits.append(region.view_from_image == view)
         if ablation and set(images) == set(VIEWS):
             only = runtime.analyse({"neutral": images["neutral"]})
             neutral.append([only.probabilities[k] for k in labels])

@@ -1,13 +1,16 @@
-"""The demo label set, the views in model order, the landmarks, and the relations between labels.
+"""Cervi's vocabulary: the demo label set and its codes, the views, the landmarks, and the
+relations between labels. Standard library only: every layer imports its facts from here.
 
-The model file carries its own labels (export metadata); these are the defaults that training uses.
-Codes are private (coding scheme ``99CERVI``, declared in the SR's
-CodingSchemeIdentificationSequence): no SNOMED CT code is claimed without a verified one.
+The model file carries its own labels and codes (export metadata, written from ``LABELS`` and
+``LABEL_CODES`` at training time); at run time the service takes them from the file. Codes are
+private (coding scheme ``99CERVI``, declared in the SR's CodingSchemeIdentificationSequence): no
+SNOMED CT code is claimed without a verified one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 LABELS: tuple[str, ...] = (
@@ -30,8 +33,19 @@ LABEL_CODES: dict[str, tuple[str, str]] = {
     "c2_c3_fusion": ("CERVI-F006", "C2-C3 fusion"),
 }
 
+
+class View(StrEnum):
+    """The lateral views of a dynamic study, and ``unknown`` for an image no rule has named yet
+    (the values of ``instances.view``)."""
+
+    EXTENSION = "extension"
+    NEUTRAL = "neutral"
+    FLEXION = "flexion"
+    UNKNOWN = "unknown"
+
+
 # Model order of the dynamic study: the sequence module runs extension -> neutral -> flexion.
-VIEWS: tuple[str, ...] = ("extension", "neutral", "flexion")
+VIEWS: tuple[View, ...] = (View.EXTENSION, View.NEUTRAL, View.FLEXION)
 
 LANDMARKS: tuple[str, ...] = (
     "c1_anterior_arch",

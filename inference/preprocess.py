@@ -17,12 +17,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
+from inference.result import UnreadableImage
+
 DEFAULT_SPACING_MM = 0.5
 ASSUMED_DETECTOR_SPACING_MM = 0.15
-
-
-class UnreadableImage(Exception):
-    """The instance has no usable pixel data; the study becomes "not analysed: unreadable view"."""
 
 
 @dataclass(frozen=True)

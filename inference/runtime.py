@@ -6,7 +6,8 @@ view in one batch, cuts each view's crop around the detected region, and runs th
 with missing views masked. ``detect`` alone also tells the view of an image no header rule named.
 With ``shift_px``, the classifier also sees the crops moved by that many pixels in four directions
 and the probabilities are averaged (test-time augmentation; the landmarks stay those of the
-unshifted crop).
+unshifted crop). Results are :class:`inference.result.StudyPrediction`, with each label's threshold
+and code from the model file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from inference.labels import LANDMARKS, VIEWS
-from inference.preprocess import PixelImage, UnreadableImage, preprocess
+from inference.preprocess import PixelImage, preprocess
+from inference.result import (
+    LabelPrediction,
+    ModelIdentity,
+    RegionOfInterest,
+    StudyPrediction,
+    UnreadableImage,
+)
 from inference.roi import (
     CropFrame,
     Geometry,
@@ -58,34 +66,25 @@ class ModelInfo:
     intended_use: str
     metadata: dict[str, str] = field(repr=False)
 
+    @property
+    def identity(self) -> ModelIdentity:
+        """The file's account of itself as results carry it: a model whose intended use does
+        not say otherwise is a demo (not for diagnostic use)."""
+        use = self.intended_use.lower()
+        return ModelIdentity(
+            self.name, self.version, self.sha256, demo="not for diagnostic" in use or not use
+        )
 
-@dataclass(frozen=True)
-class StudyPrediction:
-    """One study's result: probabilities per label, present/absent, the views used, the ROIs.
-
-    ``rois[view]``: ``box`` [x0, y0, x1, y1] and ``landmarks`` {name: [x, y]} in that view's
-    source pixels, plus the ROI network's view probabilities.
-    """
-
-    probabilities: dict[str, float]
-    findings: dict[str, bool]
-    views_used: tuple[str, ...]
-    rois: dict[str, dict[str, Any]]
-    model: ModelInfo
-    roi_model: ModelInfo
-    measurements: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self, study_uid: str) -> dict[str, Any]:
-        """The ``cervi predict --json`` object for this study."""
-        return {
-            "study_uid": study_uid,
-            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-            "findings": self.findings,
-            "views_used": list(self.views_used),
-            "roi": self.rois,
-            "measurements": {k: round(v, 2) for k, v in self.measurements.items()},
-            "model": {"name": self.model.name, "version": self.model.version},
-        }
+    def label(self, key: str, probability: float) -> LabelPrediction:
+        """A label's prediction with this file's threshold and code for it."""
+        code = self.codes.get(key, {})
+        return LabelPrediction(
+            key,
+            probability,
+            self.thresholds.get(key, 0.5),
+            code=code.get("value", ""),
+            meaning=code.get("meaning", ""),
+        )
 
 
 def read_model_info(path: Path, session: Any, kind: str) -> ModelInfo:
@@ -208,8 +207,7 @@ class CerviRuntime:
         landmarks = outputs["landmarks"]
         if outputs.get("measurements") is not None:
             outputs["measurements"] = outputs["measurements"].mean(axis=0, keepdims=True)
-        probs = {k: float(probabilities[0, i]) for i, k in enumerate(self.labels)}
-        rois = {}
+        regions = {}
         for v, view in enumerate(VIEWS):
             if view in images:
                 # the classifier's landmarks are finer (crop resolution) than the ROI network's
@@ -217,18 +215,23 @@ class CerviRuntime:
                 fine = frames[view].to_image(landmarks[0, v, : len(LANDMARKS)] * p - 0.5)
                 roi = detections[view].in_source(images[view])
                 points = images[view].to_source(fine)
-                roi["landmarks"] = {
-                    name: [round(float(x), 1), round(float(y), 1)]
-                    for name, (x, y) in zip(LANDMARKS, points, strict=True)
-                }
-                rois[view] = roi
+                regions[view] = RegionOfInterest(
+                    view,
+                    tuple(roi["box"]),  # type: ignore[arg-type]
+                    {
+                        name: (round(float(x), 1), round(float(y), 1))
+                        for name, (x, y) in zip(LANDMARKS, points, strict=True)
+                    },
+                    view_from_image=str(roi["view"]),
+                    view_probabilities=roi["view_probabilities"],  # type: ignore[arg-type]
+                )
         return StudyPrediction(
-            probabilities=probs,
-            findings={k: probs[k] >= self.model.thresholds.get(k, 0.5) for k in self.labels},
+            labels=tuple(
+                self.model.label(k, float(probabilities[0, i])) for i, k in enumerate(self.labels)
+            ),
             views_used=tuple(order),
-            rois=rois,
-            model=self.model,
-            roi_model=self.roi_model,
+            regions=regions,
+            model=self.model.identity,
             measurements=self._measurements(outputs.get("measurements"), order),
         )
 
@@ -246,14 +249,14 @@ class CerviRuntime:
 
     def analyse_datasets(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         """:meth:`analyse` from DICOM datasets; an unreadable view raises :class:`UnreadableImage`
-        whose message starts with the view's name."""
+        naming the view (its ``view``, and the start of its message)."""
 
         def prepare(item: tuple[str, Dataset]) -> tuple[str, PixelImage]:
             view, ds = item
             try:
                 return view, self.preprocess(ds)
             except UnreadableImage as exc:
-                raise UnreadableImage(f"{view}: {exc}") from exc
+                raise UnreadableImage(f"{view}: {exc}", view=view) from exc
 
         # Decoding and resampling are numpy work that releases the GIL: the views in parallel.
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="preprocess") as pool:

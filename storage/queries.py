@@ -1,4 +1,5 @@
-"""The read side of the results database: what the HTTP API, the CLI and exports show.
+"""The read side of the results database: what the HTTP API, the CLI (``cervi results``,
+``cervi studies``) and exports show.
 
 Plain dictionaries out (JSON-ready), one function per question, filters as one dataclass so
 that the API and the CLI offer exactly the same ones. Every read is shaped for an index, so
@@ -370,3 +371,67 @@ def sr_path(session: Session, study_uid: str, version: int | None = None) -> str
     if version is not None:
         query = query.where(Result.version == version)
     return session.execute(query.order_by(Result.version.desc()).limit(1)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class ViewFound:
+    view: str
+    rule: str | None
+    sop_instance_uid: str
+    superseded: bool
+
+
+@dataclass(frozen=True)
+class StudyOverview:
+    """One line of ``cervi studies``: no patient data, only identifiers and assembly state."""
+
+    study_uid: str
+    state: str
+    reason: str | None
+    version: int
+    due_at: datetime | None
+    group_uid: str | None
+    views: list[ViewFound]
+    ignored: int
+
+
+def study_overview(
+    session: Session, state: str | None = None, limit: int = 50
+) -> list[StudyOverview]:
+    """The most recently changed studies with the views assembly found in them."""
+    query = select(Study).order_by(Study.updated_at.desc(), Study.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Study.state == state)
+    studies = list(session.scalars(query))
+    groups = {
+        s.id: s.study_uid
+        for s in session.scalars(
+            select(Study).where(
+                Study.id.in_([s.group_id for s in studies if s.group_id is not None])
+            )
+        )
+    }
+    lines = []
+    for study in studies:
+        instances = session.scalars(
+            select(Instance).where(Instance.study_id == study.id).order_by(Instance.id)
+        ).all()
+        views = [
+            ViewFound(i.view, i.view_rule, i.sop_instance_uid, i.superseded)
+            for i in instances
+            if i.assembled_at is not None and i.ignored_reason is None
+        ]
+        ignored = sum(1 for i in instances if i.ignored_reason is not None)
+        lines.append(
+            StudyOverview(
+                study.study_uid,
+                study.state,
+                study.state_reason,
+                study.result_version,
+                study.due_at,
+                groups.get(study.group_id) if study.group_id else None,
+                views,
+                ignored,
+            )
+        )
+    return lines

@@ -2,6 +2,8 @@
 
 The schema itself is owned by the Alembic migrations in ``storage/migrations``; these classes
 must stay in step with them (``tests/integration/test_storage.py`` checks that they do).
+Study states and their moves live in :mod:`storage.states`; the view values are
+:class:`inference.labels.View` (the one vocabulary module every layer shares).
 """
 
 from __future__ import annotations
@@ -22,6 +24,26 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from inference.labels import View
+from storage.states import StudyState
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Delivery",
+    "DeliveryState",
+    "Dispatch",
+    "Finding",
+    "Instance",
+    "Region",
+    "Result",
+    "Study",
+    "StudyState",
+    "UtcDateTime",
+    "View",
+    "utcnow",
+]
 
 UID = String(64)
 
@@ -47,23 +69,6 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class StudyState(enum.StrEnum):
-    RECEIVING = "receiving"
-    READY = "ready"
-    PROCESSING = "processing"
-    ANALYSED = "analysed"
-    NOT_ANALYSED = "not_analysed"
-    FAILED = "failed"
-    IGNORED = "ignored"
-
-
-class View(enum.StrEnum):
-    EXTENSION = "extension"
-    NEUTRAL = "neutral"
-    FLEXION = "flexion"
-    UNKNOWN = "unknown"
 
 
 class DeliveryState(enum.StrEnum):

@@ -60,8 +60,8 @@ def demo_settings(folder: Path, pacs_port: int) -> Settings:
 
 def _demo(args: argparse.Namespace, folder: Path) -> int:
     from cervi.bootstrap import build_service
+    from cervi.demo.orthanc import Orthanc
     from cervi.logs import configure_logging
-    from cervi.orthanc import Orthanc
     from inference.phantom import generate_study, write_study
 
     pacs = Orthanc(folder / "orthanc", dicomweb=args.viewer)
@@ -138,7 +138,7 @@ def _print_table(
 
 
 def _serve_viewer(pacs: Any, received: list[tuple[Any, str, dict[str, Any] | None]]) -> int:
-    from cervi.viewer import ViewerServer, default_dist
+    from cervi.demo.viewer import ViewerServer, default_dist
 
     dist = default_dist()
     if not (dist / "index.html").is_file():

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     import pydicom
 
-    from inference.preprocess import UnreadableImage
+    from inference.result import UnreadableImage
     from inference.roi import assign_views
 
     runtime = open_runtime(args)

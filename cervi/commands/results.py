@@ -22,6 +22,7 @@ from storage.queries import (
     list_studies,
     study_detail,
 )
+from storage.states import StudyState
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,15 +55,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date-to", help="YYYYMMDD, inclusive")
     parser.add_argument(
         "--state",
-        choices=(
-            "receiving",
-            "ready",
-            "processing",
-            "analysed",
-            "not_analysed",
-            "failed",
-            "ignored",
-        ),
+        choices=[state.value for state in StudyState],
     )
     parser.add_argument("--finding", help="label key present in the latest result")
     parser.add_argument("--min-probability", type=float)

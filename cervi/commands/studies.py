@@ -13,8 +13,8 @@ from typing import Any
 
 from cervi.cli import add_config_option
 from cervi.settings import resolve_settings
-from storage.assembly import StudyOverview, study_overview
 from storage.db import make_engine, session_factory
+from storage.queries import StudyOverview, study_overview
 from storage.tables import StudyState
 
 

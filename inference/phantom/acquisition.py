@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anatomy import VIEWS
+from inference.labels import VIEWS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from .labels import (
     sample_conditions,
 )
 
-VIEWS = ("extension", "neutral", "flexion")
 SUBAXIAL = ("C3", "C4", "C5", "C6", "C7")
 AGE_GROUPS = ("child", "adult", "elderly")
 

@@ -9,14 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LABEL_KEYS = (
-    "atlantoaxial_instability",
-    "atlantoaxial_dislocation",
-    "basilar_invagination",
-    "os_odontoideum",
-    "atlas_assimilation",
-    "c2_c3_fusion",
-)
+from inference.labels import LABELS as LABEL_KEYS
 
 # Thresholds in mm and degrees. The first five are DESIGN.md's; the last four make "fused",
 # "no motion" and "wide gap" measurable for the phantoms.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .anatomy import VIEWS
+from inference.labels import VIEWS
+
 from .pose import PosedView
 from .shapes import point_line_distance
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anatomy import SUBAXIAL, VIEWS, Patient
+from inference.labels import VIEWS
+
+from .anatomy import SUBAXIAL, Patient
 from .shapes import Rigid, about, band, ellipse, point_line_distance
 from .skeleton import Body, Part, build_skeleton
 from .skull import CONDYLE_BOTTOM

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .anatomy import VIEWS
+from inference.labels import VIEWS
+
 from .study import Study
 
 COLOURS = {

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.labels import VIEWS
+
 from .acquisition import Acquisition, Camera, sample_acquisition
-from .anatomy import VIEWS, Patient, sample_patient
+from .anatomy import Patient, sample_patient
 from .dicom import StudyHeader, ViewInstance, build_dataset, write_dataset
 from .labels import DEFAULT_PREVALENCE, labels_from_measurements
 from .measure import landmark_points, measure, measurement_points

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cervi.bootstrap import Service, build_service
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
 

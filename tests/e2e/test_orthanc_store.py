@@ -9,7 +9,7 @@ from pydicom import dcmread
 from sqlalchemy import select
 
 from cervi.bootstrap import Service
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
 from storage.tables import Instance, Study
 from tests.support.dicom import make_dx, write
 

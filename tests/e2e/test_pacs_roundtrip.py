@@ -16,7 +16,7 @@ from pydicom import dcmread
 from sqlalchemy import select
 
 from cervi.bootstrap import Service, build_service
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
 from cervi.settings import Destination
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from inference.phantom import SynthOptions, generate_study, write_study

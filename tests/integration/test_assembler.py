@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cervi import cli
 from cervi.assembler import StudyAssembler, assembly_config
 from cervi.settings import AssemblySettings
-from storage.assembly import claim_version, finish_version, start_processing
 from storage.db import transaction
+from storage.studies import claim_version, finish_version, start_processing
 from storage.tables import Dispatch, Instance, Result, Study, StudyState, utcnow
 from tests.integration.assembly_support import (
     SR,

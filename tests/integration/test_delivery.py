@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from cervi.bootstrap import Service
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, Sender
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
 from dicom_node.scu import DimseDestination, StowDestination
 from dicom_node.sop import STORAGE_SOP_CLASSES
+from storage import deliveries
 from storage.db import make_engine, session_factory, transaction, upgrade
-from storage.repository import queue_delivery
 from storage.tables import Delivery, DeliveryState, Result, Study
 from tests.conftest import require_tool
 from tests.support.dicom import make_dx, write
@@ -50,7 +50,7 @@ def outbox(database_url: str, tmp_path: Path) -> Iterator[tuple]:
         session.add(result)
         session.flush()
         for i, path in enumerate(files):
-            queue_delivery(session, result.id, "pacs", f"1.2.3.{i}", str(path), Clock()())
+            deliveries.queue(session, result.id, "pacs", f"1.2.3.{i}", str(path), Clock()())
     yield sessions, files
     engine.dispose()
 

@@ -9,8 +9,8 @@ from collections import Counter
 from alembic import command
 from sqlalchemy import Engine, func, inspect, select, text
 
+from storage.counts import fold_deltas, metric_values
 from storage.db import alembic_config, make_engine, session_factory, transaction, upgrade
-from storage.metrics import fold_deltas, metric_values
 from storage.tables import (
     AuditEvent,
     Delivery,

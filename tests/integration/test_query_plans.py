@@ -4,17 +4,16 @@ statistics; PostgreSQL told to prefer indexes, as it does on a large table)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
-from storage import assembly
+from storage import studies
 from storage.db import make_engine, session_factory, upgrade
 from storage.queries import StudyFilter, count_studies, list_studies
-from storage.repository import expired_instances
+from storage.retention import expired_instances
 from storage.tables import utcnow
 
 NOW = utcnow()
@@ -65,10 +64,10 @@ READS: dict[str, tuple[Callable[[Session], Any], list[str]]] = {
         ["ix_studies_study_date"],
     ),
     "retention": (
-        lambda s: expired_instances(s, NOW - timedelta(days=30), NOW - timedelta(hours=24), 10),
+        lambda s: expired_instances(s, NOW, 30, 24, 10),
         ["ix_instances_files_kept", "ix_studies_state_arrival"],
     ),
-    "sweep": (lambda s: assembly.studies_to_reconcile(s), ["ix_studies_unreported"]),
+    "sweep": (lambda s: studies.studies_to_reconcile(s), ["ix_studies_unreported"]),
 }
 
 

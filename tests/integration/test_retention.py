@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from cervi.bootstrap import build_service
 from cervi.retention import apply_retention
 from storage.db import transaction
-from storage.repository import InstanceRecord, record_instance
+from storage.instances import InstanceRecord, record_instance
 from storage.tables import Instance, Result, Study, StudyState, utcnow
 from tests.integration.conftest import make_settings
 

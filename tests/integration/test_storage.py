@@ -17,7 +17,7 @@ from storage.db import (
     transaction,
     upgrade,
 )
-from storage.repository import InstanceRecord, Recorded, record_instance
+from storage.instances import InstanceRecord, Recorded, record_instance
 from storage.tables import AuditEvent, Base, Instance, Study, StudyState
 
 

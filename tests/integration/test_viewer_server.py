@@ -1,4 +1,4 @@
-"""cervi.viewer.ViewerServer over real sockets: static files, client-route fallback, the
+"""cervi.demo.viewer.ViewerServer over real sockets: static files, client-route fallback, the
 generated app-config.js, and the DICOMweb reverse proxy (a stand-in upstream here; the viewer
 tier runs it against Orthanc)."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cervi.viewer import OHIF_VERSION, ViewerServer, app_config, default_dist
+from cervi.demo.viewer import OHIF_VERSION, ViewerServer, app_config, default_dist
 
 
 class _Upstream(BaseHTTPRequestHandler):

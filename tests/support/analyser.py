@@ -43,7 +43,9 @@ class FixedAnalyser:
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         self.calls.append(tuple(sorted(datasets)))
         if self.unreadable in datasets:
-            raise UnreadableImage(f"{self.unreadable}: pixel data cannot be decoded")
+            raise UnreadableImage(
+                f"{self.unreadable}: pixel data cannot be decoded", view=self.unreadable
+            )
         if self.fail:
             raise RuntimeError("model exploded")
         regions = {

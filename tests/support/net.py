@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from cervi.orthanc import free_port
+from cervi.demo.orthanc import free_port
 
 __all__ = ["free_port", "wait_for_port"]
 

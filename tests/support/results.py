@@ -9,8 +9,8 @@ import subprocess
 from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
 
-from dicom_node import _sr_read as read
 from dicom_node import codes
+from dicom_node.sr import read
 from inference.result import (
     VIEWS,
     LabelPrediction,

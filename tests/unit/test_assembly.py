@@ -22,7 +22,6 @@ from dicom_node.assembly import (
     identify_view,
     on_quiet_timer,
     patient_conflict,
-    reopens,
     study_datetime,
 )
 from dicom_node.assembly_rules import (
@@ -384,11 +383,6 @@ def test_unknown_instances_may_fill_missing_views_at_the_timer() -> None:
 
 def test_a_study_with_nothing_taken_is_ignored() -> None:
     assert after_arrival(assess([]), T0, CONFIG).step == Step.IGNORE
-
-
-def test_late_instances_reopen_finished_studies() -> None:
-    assert reopens("analysed") and reopens("not_analysed") and reopens("ready")
-    assert not reopens("receiving") and not reopens("ignored")
 
 
 # --- grouping ---------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dicom_node.assembly import AssemblyConfig, decide_instance
 from dicom_node.instance import InstanceMeta
-from dicom_node.key_image import CerviKeyImage
 from dicom_node.sr import CerviImagingMeasurementReport
+from dicom_node.sr.key_image import CerviKeyImage
 from tests.support.results import NOW, from_bytes, prediction, study_images, to_bytes
 
 BOXES = {view: (20.0, 20.0, 60.0, 70.0) for view in ("extension", "neutral", "flexion")}

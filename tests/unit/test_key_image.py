@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pydicom import Dataset
 
-from dicom_node import _render
-from dicom_node.key_image import CerviKeyImage, finding_lines, key_image_uids
+from dicom_node.sr import _render
+from dicom_node.sr.key_image import CerviKeyImage, finding_lines, key_image_uids
 from tests.conftest import require_tool
 from tests.support.results import (
     CLINICAL_MODEL,

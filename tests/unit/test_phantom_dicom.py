@@ -10,8 +10,8 @@ import subprocess
 import pydicom
 import pytest
 
+from inference.labels import VIEWS
 from inference.phantom import STYLE_NAMES, STYLES, SynthOptions, generate_study, write_study
-from inference.phantom.anatomy import VIEWS
 from inference.phantom.styles import ENGLISH, GERMAN, VIEW_FIELDS
 
 FLEXION, EXTENSION = "9964006", "24154002"

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.labels import MEASUREMENT_POINTS
+from inference.labels import MEASUREMENT_POINTS, VIEWS
 from inference.phantom import LABEL_KEYS, LANDMARK_NAMES, SynthOptions, generate_study, write_study
 from inference.phantom.acquisition import sample_acquisition
-from inference.phantom.anatomy import VIEWS
 from inference.phantom.shapes import point_line_distance
 
 SMALL = SynthOptions(scale=0.15)

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from inference.export import ExportInfo, export_classifier, export_roi  # noqa: E402
 from inference.labels import LABELS, LANDMARKS, VIEWS  # noqa: E402
 from inference.model import CerviHFENet  # noqa: E402
-from inference.preprocess import UnreadableImage  # noqa: E402
+from inference.result import UnreadableImage  # noqa: E402
 from inference.roi import Geometry  # noqa: E402
 from inference.roi_net import RoiNet  # noqa: E402
 from inference.runtime import CerviRuntime, ModelFileError  # noqa: E402
@@ -49,9 +49,13 @@ def test_a_full_study(models: tuple[Path, Path], study: dict[str, pydicom.Datase
     result = runtime.analyse_datasets(study)
     assert result.views_used == VIEWS
     assert set(result.probabilities) == set(LABELS)
+    # each label carries the code its model file gives it (cervi.codes)
+    assert [(lab.code, lab.meaning) for lab in result.labels] == [
+        (runtime.model.codes[k]["value"], runtime.model.codes[k]["meaning"]) for k in LABELS
+    ]
     assert all(0.0 <= p <= 1.0 for p in result.probabilities.values())
-    roi = result.rois["neutral"]
-    assert len(roi["box"]) == 4 and set(roi["landmarks"]) == set(LANDMARKS)
+    roi = result.regions["neutral"]
+    assert len(roi.box) == 4 and set(roi.landmarks) == set(LANDMARKS)
     as_json = result.to_json("1.2.3")
     assert as_json["study_uid"] == "1.2.3" and as_json["views_used"] == list(VIEWS)
 
@@ -63,7 +67,7 @@ def test_shifted_crops_average_the_probabilities_and_keep_the_landmarks(
     shifted = CerviRuntime(*models, threads=1, shift_px=2)
     assert len(single.shifts) == 1 and len(shifted.shifts) == 5
     one, five = single.analyse_datasets(study), shifted.analyse_datasets(study)
-    assert one.rois == five.rois  # landmarks come from the unshifted crop
+    assert one.regions == five.regions  # landmarks come from the unshifted crop
     assert one.probabilities != five.probabilities
     assert all(0.0 <= p <= 1.0 for p in five.probabilities.values())
 
@@ -74,7 +78,7 @@ def test_missing_view_is_masked_and_reported(
     runtime = CerviRuntime(*models, threads=1)
     partial = runtime.analyse_datasets({"neutral": study["neutral"], "flexion": study["flexion"]})
     assert partial.views_used == ("neutral", "flexion")
-    assert set(partial.rois) == {"neutral", "flexion"}
+    assert set(partial.regions) == {"neutral", "flexion"}
     full = runtime.analyse_datasets(study)
     assert partial.probabilities != full.probabilities
 
@@ -84,8 +88,9 @@ def test_unreadable_view_is_named(
 ) -> None:
     broken = study["flexion"].copy()
     del broken.PixelData
-    with pytest.raises(UnreadableImage, match="^flexion"):
+    with pytest.raises(UnreadableImage, match="^flexion") as raised:
         CerviRuntime(*models, threads=1).analyse_datasets({**study, "flexion": broken})
+    assert raised.value.view == "flexion"
 
 
 def test_swapped_or_missing_model_files_are_refused(

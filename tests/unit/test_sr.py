@@ -11,13 +11,13 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import ComputedRadiographyImageStorage
 
-from dicom_node import _sr_read as read
 from dicom_node import codes
 from dicom_node.sr import (
     CerviImagingMeasurementReport,
     CerviNotAnalysedReport,
     DocumentReference,
     ResultUIDs,
+    read,
     read_report,
 )
 from inference.result import VIEWS, ModelIdentity, StudyPrediction
@@ -488,3 +488,24 @@ def test_bad_not_analysed_arguments_are_named(images: dict[str, Dataset]) -> Non
 def test_types_the_pipeline_passes_are_the_inference_ones() -> None:
     assert isinstance(prediction(), StudyPrediction)
     assert isinstance(DEMO_MODEL, ModelIdentity)
+
+
+def test_findings_carry_the_code_the_model_file_gives_each_label(
+    images: dict[str, Dataset],
+) -> None:
+    default = prediction()
+    assert default.labels[0].code == codes.LABELS[default.labels[0].key].value  # the default
+    relabelled = tuple(
+        dataclasses.replace(lab, code=f"SITE-{i}", meaning=f"Site finding {i}")
+        for i, lab in enumerate(default.labels)
+    )
+    pred = dataclasses.replace(default, labels=relabelled)
+    report = CerviImagingMeasurementReport.from_dataset(
+        from_bytes(to_bytes(build(images, prediction=pred)))
+    )
+    found = read.label_evaluations(report)
+    for i, lab in enumerate(relabelled):
+        concept = found[lab.key].ConceptNameCodeSequence[0]
+        assert (concept.CodeValue, concept.CodeMeaning) == (f"SITE-{i}", f"Site finding {i}")
+        assert concept.CodingSchemeDesignator == OURS
+    assert report.probabilities == pytest.approx(pred.probabilities, abs=1e-6)

@@ -9,8 +9,8 @@ import pytest
 from pydicom import Dataset
 from pydicom.sr.coding import Code
 
-from dicom_node import _sr_read as read
 from dicom_node import codes
+from dicom_node.sr import read
 from tests.support.results import from_bytes, ohif_problems, prediction, to_bytes
 from tests.unit.test_sr import build, not_analysed
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cervi.orthanc import Orthanc
-from cervi.viewer import ViewerServer
+from cervi.demo.orthanc import Orthanc
+from cervi.demo.viewer import ViewerServer
 from tests.conftest import IN_CI, require_tool
 from tests.viewer.ohif import ViewerDeps
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from cervi.viewer import OHIF_VERSION, default_dist, viewer_cache
+from cervi.demo.viewer import OHIF_VERSION, default_dist, viewer_cache
 
 DRIVER = Path(__file__).with_name("ohif_driver.mjs")
 CHROMIUM = Path("/usr/bin/chromium")

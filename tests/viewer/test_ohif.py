@@ -19,9 +19,9 @@ import pytest
 from pydicom import Dataset
 
 from cervi.bootstrap import build_service
-from cervi.orthanc import Orthanc
+from cervi.demo.orthanc import Orthanc
+from cervi.demo.viewer import ViewerServer
 from cervi.settings import Destination
-from cervi.viewer import ViewerServer
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport
 from tests.integration.conftest import make_settings
 from tests.support.results import DEMO_MODEL, from_bytes, prediction, to_bytes

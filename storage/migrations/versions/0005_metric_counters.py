@@ -3,7 +3,7 @@
 Triggers on ``instances``, ``audit_events``, ``studies``, ``results`` and ``deliveries`` append a
 row to ``metric_deltas`` for every change a metric counts (insert only: concurrent writers never
 wait on a shared counter row). ``metric_counts`` holds the totals the deltas are folded into
-(storage.metrics.fold_deltas); a reading adds both. The counts of the rows already there are
+(storage.counts.fold_deltas); a reading adds both. The counts of the rows already there are
 taken once, here.
 
 Revision ID: 0005

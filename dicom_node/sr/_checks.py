@@ -11,7 +11,7 @@ from typing import Any
 from pydicom import Dataset
 
 from dicom_node import codes
-from dicom_node._sr_document import DocumentReference
+from dicom_node.sr._document import DocumentReference
 from inference.result import VIEWS, ModelIdentity, StudyPrediction
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

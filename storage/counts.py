@@ -1,4 +1,4 @@
-"""The counts behind ``GET /metrics``, kept as things happen.
+"""What ``GET /metrics`` counts, kept as things happen (the formatting is ``cervi.metrics``').
 
 Triggers (migration 0005) append one row to ``metric_deltas`` per counted change: an instance
 stored, an audit event, a result, a study or delivery changing state. A reading adds the folded
@@ -9,7 +9,9 @@ the size of the history, and every process and restart reports the same numbers.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +21,58 @@ from storage.tables import MetricCount, MetricDelta
 
 # Deltas folded per statement (a fold after a bulk load does not hold them all at once).
 FOLD_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Analysis latency in ms: ``cumulative[i]`` results took at most ``bounds[i]``.
+    The bounds are the histogram's, as migration 0005 defines them."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    count: int
+    total: float
+
+
+@dataclass(frozen=True)
+class Counts:
+    instances: int
+    audit_events: dict[str, int]  # by kind
+    studies: dict[str, int]  # by state
+    results: dict[str, int]  # by outcome
+    deliveries: dict[str, int]  # by state
+    latency: Latency
+
+
+def counts(session: Session) -> Counts:
+    """Every count :mod:`cervi.metrics` exposes, in one read of a few dozen rows."""
+    values = metric_values(session)
+
+    def by(name: str) -> dict[str, int]:
+        return {label: int(n) for label, n in sorted(values[name].items())}
+
+    finite = sorted(
+        (float(bound), int(n))
+        for bound, n in values["analysis_latency_bucket"].items()
+        if not math.isinf(float(bound))
+    )
+    cumulative, running = [], 0
+    for _, n in finite:
+        running += n
+        cumulative.append(running)
+    return Counts(
+        instances=int(values["instances_received"].get("", 0)),
+        audit_events=by("audit_events"),
+        studies=by("studies"),
+        results=by("results"),
+        deliveries=by("deliveries"),
+        latency=Latency(
+            tuple(bound for bound, _ in finite),
+            tuple(cumulative),
+            int(values["analysis_latency_count"].get("", 0)),
+            values["analysis_latency_sum"].get("", 0.0),
+        ),
+    )
 
 
 def metric_values(session: Session) -> dict[str, dict[str, float]]:

@@ -1,4 +1,5 @@
-"""Reading Cervi's TID 1500 content trees back (private to ``dicom_node.sr``).
+"""Reading Cervi's TID 1500 content trees back: the walks the report classes' properties use,
+and tests and tools that look inside a report.
 
 Plain walks over pydicom datasets: concept names are compared by (scheme, value) with the
 constants in :mod:`dicom_node.codes`.
@@ -50,10 +51,11 @@ def label_evaluations(root: Dataset) -> dict[str, Dataset]:
     container = child(root, codes.QUALITATIVE_EVALUATIONS)
     found: dict[str, Dataset] = {}
     for item in children(container) if container is not None else ():
-        concept = item.ConceptNameCodeSequence[0]
-        key = codes.label_for(str(concept.CodeValue))
-        if key is not None and is_(item, codes.LABELS[key]):
-            found[key] = item
+        # the label is told by its probability concept: the finding's own code is the model
+        # file's, whichever model made the report
+        for key, probability in codes.PROBABILITIES.items():
+            if child(item, probability) is not None:
+                found[key] = item
     return found
 
 

@@ -1,4 +1,4 @@
-"""Repository functions over the results database: what the rest of Cervi asks of the tables.
+"""The instances repository: received instances, their studies' rows, and the audit trail.
 
 Each function takes an open :class:`~sqlalchemy.orm.Session` and leaves the commit to the
 caller, so that several steps share one transaction.
@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.tables import (
     AuditEvent,
-    Delivery,
-    DeliveryState,
     Instance,
     Study,
     StudyState,
@@ -150,73 +148,3 @@ def record_instance(
 
 def add_audit(session: Session, kind: str, **fields: Any) -> None:
     session.add(AuditEvent(kind=kind, **fields))
-
-
-def queue_delivery(
-    session: Session,
-    result_id: int,
-    destination: str,
-    sop_instance_uid: str,
-    path: str,
-    now: datetime | None = None,
-) -> Delivery:
-    """An outbox row: ``path`` is to reach ``destination``; due at once."""
-    delivery = Delivery(
-        result_id=result_id,
-        destination=destination,
-        sop_instance_uid=sop_instance_uid,
-        path=path,
-        state=DeliveryState.PENDING.value,
-        attempts=0,
-        next_attempt_at=now or utcnow(),
-    )
-    session.add(delivery)
-    session.flush()
-    return delivery
-
-
-def due_deliveries(session: Session, now: datetime, limit: int = 200) -> list[Delivery]:
-    """Pending outbox rows whose next attempt is due, oldest first."""
-    query = (
-        select(Delivery)
-        .where(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-    )
-    return list(session.execute(query).scalars())
-
-
-def next_delivery_due(session: Session) -> datetime | None:
-    """When the earliest pending delivery is due (None when the outbox is empty)."""
-    query = select(func.min(Delivery.next_attempt_at)).where(
-        Delivery.state == DeliveryState.PENDING.value
-    )
-    return session.execute(query).scalar_one()
-
-
-def expired_instances(
-    session: Session, before: datetime, ignored_before: datetime, limit: int
-) -> list[Instance]:
-    """Instances whose files are still kept but due to go: received before ``before``, or
-    before ``ignored_before`` in an ignored study. Read through indexes that hold only instances
-    whose files are kept, so that a run with nothing due costs next to nothing."""
-    kept = Instance.files_removed_at.is_(None)
-    expired = list(
-        session.scalars(select(Instance).where(kept, Instance.received_at < before).limit(limit))
-    )
-    if len(expired) < limit:
-        # Ignored studies of the retention period only (a study's last arrival is its newest
-        # instance's), through ix_studies_state_arrival, not every ignored study of history.
-        recent_ignored = select(Study.id).where(
-            Study.state == StudyState.IGNORED.value, Study.last_arrival_at >= before
-        )
-        study_ids = list(session.scalars(recent_ignored))
-        if study_ids:
-            ignored = select(Instance).where(
-                Instance.study_id.in_(study_ids),
-                kept,
-                Instance.received_at < ignored_before,
-                Instance.received_at >= before,
-            )
-            expired += session.scalars(ignored.limit(limit - len(expired)))
-    return expired

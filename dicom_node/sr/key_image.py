@@ -16,9 +16,10 @@ from highdicom.sc import SCImage
 from pydicom import Dataset
 from pydicom.uid import SecondaryCaptureImageStorage
 
-from dicom_node import _render, codes
-from dicom_node import _sr_checks as checks
-from dicom_node import _sr_content as content
+from dicom_node import codes, identity
+from dicom_node.sr import _checks as checks
+from dicom_node.sr import _content as content
+from dicom_node.sr import _render
 from inference.result import StudyPrediction
 
 SERIES_NUMBER = 9901
@@ -97,7 +98,7 @@ class CerviKeyImage(SCImage):
             series_number=series_number,
             sop_instance_uid=sop_uid,
             instance_number=result_version,
-            manufacturer=content.MANUFACTURER,
+            manufacturer=identity.MANUFACTURER,
             patient_id=image.get("PatientID"),
             patient_name=image.get("PatientName"),
             patient_birth_date=image.get("PatientBirthDate"),

@@ -5,6 +5,12 @@ Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results
 - :class:`CerviNotAnalysedReport`: the "insufficient views / unreadable" outcome.
 - :func:`read_report`: either of them from a dataset (for example one read back from the PACS).
 
+The package: ``_content`` (content-tree builders), ``_document`` (the document layer, UIDs,
+predecessor references), ``_checks`` (argument checks), :mod:`~dicom_node.sr.read` (walks over a
+report's content tree), :mod:`~dicom_node.sr.key_image` (the Secondary Capture key image, built
+with the same UIDs, checks and label order) and its ``_render``. Only this module, ``read`` and
+``key_image`` are imported from outside the package.
+
 UIDs derive from (study, model sha256, result version) (:class:`ResultUIDs`), so building the same
 result twice gives the same bytes apart from the ``content_datetime`` the caller passes.
 
@@ -31,11 +37,11 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.uid import DigitalXRayImageStorageForPresentation
 
-from dicom_node import _sr_checks as checks
-from dicom_node import _sr_content as content
-from dicom_node import _sr_read as read
 from dicom_node import codes
-from dicom_node._sr_document import (
+from dicom_node.sr import _checks as checks
+from dicom_node.sr import _content as content
+from dicom_node.sr import read
+from dicom_node.sr._document import (
     SERIES_NUMBER,
     CerviReport,
     DocumentReference,

@@ -1,6 +1,6 @@
 """Content-tree builders shared by Cervi's TID 1500 reports (private to ``dicom_node.sr``).
 
-Each function returns highdicom content items or templates; ``_sr_document`` turns the root
+Each function returns highdicom content items or templates; ``_document`` turns the root
 into a document. Codes come from :mod:`dicom_node.codes` only.
 """
 
@@ -13,14 +13,13 @@ import highdicom.sr as hsr
 import numpy as np
 from pydicom import Dataset
 
-from dicom_node import codes
+from dicom_node import codes, identity
 from inference.result import LabelPrediction, ModelIdentity, RegionOfInterest
 
 #: The namespace of Cervi's name-based (UUID v5) UIDs, written as "2.25.<uuid as integer>"
 #: (PS3.5 B.2). Fixed forever: changing it changes every UID Cervi has ever derived.
 UID_NAMESPACE = uuid.UUID("6f3b0c2e-5a7d-4c1e-9a52-3f0d2b7c9e41")
 
-MANUFACTURER = "Cervi"
 MAX_NUM_PER_GROUP = 5  # OHIF shows at most five NUM labels per measurement group
 #: The order of the per-view groups: OHIF's basic viewer shows only the first group's image.
 SHOWN_ORDER = ("neutral", "flexion", "extension")
@@ -36,7 +35,7 @@ def observation_context(model: ModelIdentity) -> hsr.ObservationContext:
     device = hsr.DeviceObserverIdentifyingAttributes(
         uid=derive_uid("device", model.sha256),
         name=model.name,
-        manufacturer_name=MANUFACTURER,
+        manufacturer_name=identity.MANUFACTURER,
         model_name=f"{model.name} {model.version}",
         serial_number=model.sha256,
     )
@@ -57,7 +56,10 @@ def algorithm_id(
     if threshold is not None:
         parameters.append(f"threshold={threshold!r}")
     return hsr.AlgorithmIdentification(
-        name=model.name, version=model.version, parameters=parameters, manufacturer=MANUFACTURER
+        name=model.name,
+        version=model.version,
+        parameters=parameters,
+        manufacturer=identity.MANUFACTURER,
     )
 
 
@@ -193,7 +195,7 @@ def label_evaluation(
     Not a TID 1501 group in "Imaging Measurements": OHIF 3.13 fails on any group there that it
     cannot draw (no SCOORD), and breaks the whole viewer with it.
     """
-    finding = codes.LABELS[label.key]
+    finding = codes.finding(label)
     inferred = hsr.RelationshipTypeValues.INFERRED_FROM
     probability = hsr.NumContentItem(
         name=codes.PROBABILITIES[label.key],

@@ -14,9 +14,9 @@ from pydicom import Dataset
 from pydicom.uid import Comprehensive3DSRStorage
 from pydicom.valuerep import DT
 
-from dicom_node import _sr_content as content
-from dicom_node import _sr_read as read
-from dicom_node import codes
+from dicom_node import codes, identity
+from dicom_node.sr import _content as content
+from dicom_node.sr import read
 from inference.result import VIEWS, ModelIdentity
 
 #: Type 2 Patient and General Study attributes highdicom reads from the first source image;
@@ -133,7 +133,7 @@ class CerviReport(hsr.Comprehensive3DSR):
             series_number=series_number,
             sop_instance_uid=uids.sop_instance_uid,
             instance_number=result_version,
-            manufacturer=content.MANUFACTURER,
+            manufacturer=identity.MANUFACTURER,
             manufacturer_model_name=model.name,
             software_versions=model.version,
             is_complete=True,

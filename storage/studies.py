@@ -1,14 +1,16 @@
-"""Repository functions of study assembly: locking a study, its instances, the dispatch guard.
+"""The studies repository: locking a study, its instances, the version guard of assembly, and
+the analysis side's state writes (start, finish, fail, requeue).
 
 Each function takes an open :class:`~sqlalchemy.orm.Session` and leaves the commit to the
-caller. Assembly work on a study starts with :func:`lock_study`, a write, so that concurrent
-associations are serialised per study on PostgreSQL (row lock) and never meet a stale read
-snapshot on SQLite (the write lock is taken before anything is read).
+caller. Which state may follow which is :mod:`storage.states`'s; the conditional UPDATEs here
+take their source states from it. Assembly work on a study starts with :func:`lock_study`, a
+write, so that concurrent associations are serialised per study on PostgreSQL (row lock) and
+never meet a stale read snapshot on SQLite (the write lock is taken before anything is read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +18,14 @@ from typing import Any
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
-from storage.tables import UNREPORTED, Dispatch, Instance, Study, StudyState
+from inference.labels import VIEWS, View
+from storage import states
+from storage.states import StudyState
+from storage.tables import UNREPORTED, Dispatch, Instance, Study
+
+
+def by_uid(session: Session, study_uid: str) -> Study | None:
+    return session.scalar(select(Study).where(Study.study_uid == study_uid))
 
 
 def lock_study(session: Session, study_id: int, now: datetime) -> Study | None:
@@ -184,12 +193,6 @@ def last_dispatch(session: Session, study_id: int, version: int) -> Dispatch | N
     )
 
 
-def studies_with_unassembled(session: Session) -> list[int]:
-    """Studies with instances that no assembly has looked at (a hook failed or never ran)."""
-    query = select(Instance.study_id).where(Instance.assembled_at.is_(None)).distinct()
-    return list(session.scalars(query))
-
-
 def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list[Study]]:
     """At start: studies with unassembled instances, waiting roots, and roots to hand on again:
     those left ``ready``, and those assembly set ``not_analysed`` whose report was never made
@@ -214,84 +217,35 @@ def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list
     return pending, waiting, sorted(ready + unreported, key=lambda s: s.id)
 
 
-@dataclass(frozen=True)
-class ViewFound:
-    view: str
-    rule: str | None
-    sop_instance_uid: str
-    superseded: bool
-
-
-@dataclass(frozen=True)
-class StudyOverview:
-    """One line of ``cervi studies``: no patient data, only identifiers and assembly state."""
-
-    study_uid: str
-    state: str
-    reason: str | None
-    version: int
-    due_at: datetime | None
-    group_uid: str | None
-    views: list[ViewFound]
-    ignored: int
-
-
-def study_overview(
-    session: Session, state: str | None = None, limit: int = 50
-) -> list[StudyOverview]:
-    """The most recently changed studies with the views assembly found in them."""
-    query = select(Study).order_by(Study.updated_at.desc(), Study.id.desc()).limit(limit)
-    if state is not None:
-        query = query.where(Study.state == state)
-    studies = list(session.scalars(query))
-    groups = {
-        s.id: s.study_uid
-        for s in session.scalars(
-            select(Study).where(
-                Study.id.in_([s.group_id for s in studies if s.group_id is not None])
-            )
-        )
-    }
-    lines = []
-    for study in studies:
-        instances = session.scalars(
-            select(Instance).where(Instance.study_id == study.id).order_by(Instance.id)
-        ).all()
-        views = [
-            ViewFound(i.view, i.view_rule, i.sop_instance_uid, i.superseded)
-            for i in instances
-            if i.assembled_at is not None and i.ignored_reason is None
-        ]
-        ignored = sum(1 for i in instances if i.ignored_reason is not None)
-        lines.append(
-            StudyOverview(
-                study.study_uid,
-                study.state,
-                study.state_reason,
-                study.result_version,
-                study.due_at,
-                groups.get(study.group_id) if study.group_id else None,
-                views,
-                ignored,
-            )
-        )
-    return lines
-
-
-def start_processing(session: Session, study_uid: str, version: int, now: datetime) -> bool:
-    """For the analysis side: ``ready`` -> ``processing`` if ``version`` is still the current
-    one. False: a late instance re-opened the study meanwhile (or another worker took it)."""
+def _move_version(
+    session: Session,
+    study_uid: str,
+    version: int,
+    sources: Iterable[StudyState],
+    **values: Any,
+) -> bool:
+    """The conditional UPDATE of the analysis side: write ``values`` only while the study is on
+    ``version`` and in one of ``sources``. Returns whether it was written."""
     result = session.execute(
         update(Study)
         .where(
             Study.study_uid == study_uid,
             Study.result_version == version,
-            Study.state == StudyState.READY.value,
+            Study.state.in_(sources),
         )
-        .values(state=StudyState.PROCESSING.value, updated_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def start_processing(session: Session, study_uid: str, version: int, now: datetime) -> bool:
+    """For the analysis side: ``ready`` -> ``processing`` if ``version`` is still the current
+    one. False: a late instance re-opened the study meanwhile (or another worker took it)."""
+    new = StudyState.PROCESSING
+    return _move_version(
+        session, study_uid, version, states.sources(new), state=new.value, updated_at=now
+    )
 
 
 def finish_version(
@@ -302,20 +256,36 @@ def finish_version(
     reason: str | None,
     now: datetime,
 ) -> bool:
-    """For the analysis side: record the outcome of ``version`` (``analysed`` or ``failed``)
-    only if the study is still on that version; a re-opened study keeps ``receiving`` and its
-    timer. Returns whether the state was written (the result row is kept either way)."""
-    result = session.execute(
-        update(Study)
-        .where(
-            Study.study_uid == study_uid,
-            Study.result_version == version,
-            Study.state.in_([StudyState.READY.value, StudyState.PROCESSING.value]),
-        )
-        .values(state=state.value, state_reason=reason, updated_at=now)
-        .execution_options(synchronize_session=False)
+    """For the analysis side: record the outcome of ``version`` (``analysed``,
+    ``not_analysed`` or ``failed``) only if the study is still on that version and in analysis;
+    a re-opened study keeps ``receiving`` and its timer. Returns whether the state was written
+    (the result row is kept either way)."""
+    if state not in states.OUTCOMES:
+        raise states.IllegalTransition(f"{state} is not an outcome")
+    return _move_version(
+        session,
+        study_uid,
+        version,
+        states.IN_ANALYSIS,
+        state=state.value,
+        state_reason=reason,
+        updated_at=now,
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def fail_report(session: Session, study_uid: str, version: int, reason: str, now: datetime) -> bool:
+    """For the analysis side: the "not analysed" report of ``version`` could not be made, so
+    the version ends ``failed`` (only while the study is still on it)."""
+    new = StudyState.FAILED
+    return _move_version(
+        session,
+        study_uid,
+        version,
+        states.sources(new),
+        state=new.value,
+        state_reason=reason,
+        updated_at=now,
+    )
 
 
 def requeue_interrupted(session: Session, now: datetime) -> int:
@@ -328,3 +298,32 @@ def requeue_interrupted(session: Session, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def current_version(session: Session, study_uid: str) -> int | None:
+    """The study's current result version (None for an unknown study)."""
+    return session.scalar(select(Study.result_version).where(Study.study_uid == study_uid))
+
+
+def dispatched_files(
+    session: Session, study_uid: str, version: int
+) -> tuple[dict[str, str], list[str]]:
+    """``({view: file}, [files of unknown view])`` that assembly chose for ``version``."""
+    study_id = session.execute(select(Study.id).where(Study.study_uid == study_uid)).scalar_one()
+    dispatch = last_dispatch(session, study_id, version)
+    chosen = dict(dispatch.views) if dispatch else {}
+    unknown_uids = list(chosen.pop(View.UNKNOWN.value, []) or [])
+    wanted = [uid for view, uid in chosen.items() if view in VIEWS] + unknown_uids
+    rows = session.execute(
+        select(Instance.sop_instance_uid, Instance.path).where(
+            Instance.sop_instance_uid.in_(wanted)
+        )
+    ).all()
+    paths = dict(rows)
+    views = {view: paths[uid] for view, uid in chosen.items() if uid in paths}
+    return views, [paths[uid] for uid in unknown_uids if uid in paths]
+
+
+def name_view(session: Session, path: str, view: str, rule: str) -> None:
+    """Record the view of the instance stored at ``path`` and the rule that named it."""
+    session.execute(update(Instance).where(Instance.path == path).values(view=view, view_rule=rule))

@@ -1,4 +1,4 @@
-"""Pixels for the key image (private to ``dicom_node.key_image``): the source radiograph as
+"""Pixels for the key image (private to ``dicom_node.sr.key_image``): the source radiograph as
 8-bit display values, with the ROI and the findings burned in by Pillow."""
 
 from __future__ import annotations

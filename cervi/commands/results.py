@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from sqlalchemy.orm import Session
+
 from cervi.cli import add_config_option
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
@@ -147,21 +149,18 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Stream every matching study to stdout: one query, one session, constant memory."""
-    where = _filter(args, limit=0, offset=0)
-    settings, _ = resolve_settings(args.config)
-    engine = make_engine(settings.storage.database_url)
-    try:
-        with session_factory(engine)() as session:
-            rows = export_rows(session, where)
-            if args.format == "json":
-                _write_json(rows, sys.stdout)
-            else:
-                writer = csv.writer(sys.stdout)
-                writer.writerow(EXPORT_COLUMNS)
-                writer.writerows(rows)
-    finally:
-        engine.dispose()
+    _query(args, _export, _filter(args, limit=0, offset=0), args.format)
     return 0
+
+
+def _export(session: Session, where: StudyFilter, output: str) -> None:
+    rows = export_rows(session, where)
+    if output == "json":
+        _write_json(rows, sys.stdout)
+    else:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows(rows)
 
 
 def _write_json(rows: Iterable[tuple[Any, ...]], out: TextIO) -> None:

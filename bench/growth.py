@@ -241,7 +241,11 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in args.studies.split(",")]
     for engine_name in args.engine.split(","):
-        results = {n: measure(engine_name, n, args.repeats) for n in sizes}
+        results = {}
+        for n in sizes:  # each size as it is done, should a later one not finish
+            results[n] = measure(engine_name, n, args.repeats)
+            done = ", ".join(f"{row}: {value:.1f}" for row, value in results[n].items())
+            print(f"  {engine_name} {n:,}: {done}", file=sys.stderr)
         header = [f"{engine_name} (ms, median)", *(f"{n:,}" for n in sizes)]
         if len(sizes) > 1:
             header.append(f"{sizes[-1]:,} / {sizes[0]:,}")

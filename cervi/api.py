@@ -1,22 +1,24 @@
 """The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results.
 
-A bearer token (``api.token``) guards ``/api/v1``; ``/health`` and ``/metrics`` stay open for
-load balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
+Bearer tokens with roles (``cervi.auth``) guard ``/api/v1``: a reader reads, an operator also
+reprocesses and retries, and each write (and each refused one) leaves an audit row naming the
+token. ``/health`` and ``/metrics`` stay open for load balancers and Prometheus. Domain errors
+become HTTP codes here and nowhere else.
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cervi import api_models as m
 from cervi import metrics
+from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
-from storage.db import current_revision, ping
+from storage.db import current_revision, ping, transaction
+from storage.instances import add_audit
 from storage.queries import (
     InvalidCursor,
     Position,
@@ -29,26 +31,22 @@ from storage.states import StudyState
 
 DATE = r"^\d{8}$"
 STATE = f"^({'|'.join(StudyState)})$"
-BEARER = HTTPBearer(auto_error=False)
 
 
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
     app.state.service = service
+    app.state.tokens = TokenBook(service.settings.api)
 
-    def authorised(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-    ) -> None:
-        token = service.settings.api.token
-        if token is None:
-            return
-        given = credentials.credentials if credentials else ""
-        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a valid bearer token is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    def audit(kind: str, principal: Principal, **fields: Any) -> None:
+        with transaction(service.sessions) as session:
+            add_audit(session, kind, actor=principal.name, **fields)
+
+    @app.exception_handler(Forbidden)
+    def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        detail = f"{request.method} {request.url.path}: role {exc.principal.role.value}"
+        audit("api_forbidden", exc.principal, detail=detail)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -67,7 +65,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies",
         tags=["studies"],
         response_model=m.StudyList,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(READER)],
     )
     def studies(
         patient_id: str | None = None,
@@ -120,7 +118,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies/{study_uid}",
         tags=["studies"],
         response_model=m.StudyDetail,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(READER)],
     )
     def study(study_uid: str) -> dict[str, Any]:
         """One study: its views (and the rule that named each), result versions, deliveries."""
@@ -134,7 +132,7 @@ def create_app(service: Service) -> FastAPI:
         "/api/v1/studies/{study_uid}/sr",
         tags=["studies"],
         response_class=FileResponse,
-        dependencies=[Depends(authorised)],
+        dependencies=[Depends(READER)],
     )
     def structured_report(study_uid: str, version: int | None = Query(None, ge=1)) -> FileResponse:
         """The SR of the newest (or the given) result version, as application/dicom."""
@@ -149,11 +147,15 @@ def create_app(service: Service) -> FastAPI:
         tags=["studies"],
         status_code=status.HTTP_202_ACCEPTED,
         response_model=m.Accepted,
-        dependencies=[Depends(authorised)],
     )
-    def reprocess(study_uid: str) -> dict[str, str]:
-        """Analyse the study again as a new result version."""
-        if not service.reprocess(study_uid):
+    def reprocess(
+        study_uid: str, principal: Annotated[Principal, Depends(OPERATOR)]
+    ) -> dict[str, str]:
+        """Analyse the study again as a new result version (operators only)."""
+        found = service.reprocess(study_uid)
+        detail = "reprocessing queued" if found else "no such study"
+        audit("api_reprocess", principal, study_uid=study_uid[:64], detail=detail)
+        if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such study")
         return {"detail": "reprocessing queued"}
 
@@ -162,11 +164,15 @@ def create_app(service: Service) -> FastAPI:
         tags=["deliveries"],
         status_code=status.HTTP_202_ACCEPTED,
         response_model=m.Accepted,
-        dependencies=[Depends(authorised)],
     )
-    def retry_delivery(delivery_id: int) -> dict[str, str]:
-        """Send a waiting or failed delivery again now."""
-        if not service.retry_delivery(delivery_id):
+    def retry_delivery(
+        delivery_id: int, principal: Annotated[Principal, Depends(OPERATOR)]
+    ) -> dict[str, str]:
+        """Send a waiting or failed delivery again now (operators only)."""
+        found = service.retry_delivery(delivery_id)
+        detail = f"delivery {delivery_id}: " + ("queued" if found else "no such delivery")
+        audit("api_delivery_retry", principal, detail=detail)
+        if not found:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
         return {"detail": "delivery queued"}
 
@@ -197,6 +203,7 @@ def _health(service: Service) -> dict[str, Any]:
         "ok": service.started,
         "ae_title": service.settings.node.ae_title,
         "port": service.listener.port if service.started else None,
+        "tls_port": service.tls_listener.port if service.started and service.tls_listener else None,
     }
     ok = database["ok"] and disk["ok"] and listener["ok"]
     return {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class FindingOut(BaseModel):
@@ -28,6 +28,9 @@ class DeliveryOut(BaseModel):
     next_attempt_at: str | None
     last_error: str | None
     delivered_at: str | None
+    committed_at: str | None = Field(
+        None, description="when the destination confirmed storage commitment"
+    )
 
 
 class ResultSummary(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cervi.assembler import StudyAssembler, assembly_config
+from cervi.commitment import CommitmentRecorder
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, make_sender
 from cervi.dispatch import Dispatcher, InProcessDispatcher
 from cervi.ingest import DatabaseSink, StoredInstance
@@ -20,6 +21,7 @@ from cervi.retention import apply_retention
 from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
+from dicom_node.tls import ServerTls
 from storage.counts import FOLD_BATCH, fold_deltas
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
@@ -52,7 +54,15 @@ class Service:
     assembler: StudyAssembler
     dispatcher: Dispatcher
     analyser: Analyser | None = None
+    # The DICOM TLS listener (node.tls.port); the same object as ``listener`` when TLS only.
+    tls_listener: Listener | None = None
     started: bool = field(default=False, init=False)
+
+    @property
+    def listeners(self) -> list[Listener]:
+        """Each running listener once: plain, TLS, or both."""
+        extra = self.tls_listener
+        return [self.listener] + ([extra] if extra and extra is not self.listener else [])
 
     def start(self) -> None:
         swept = self.files.sweep_temporary()
@@ -103,7 +113,8 @@ class Service:
             max_instances=1,
         )
         self.delivery_loop.start()
-        self.listener.start()
+        for listener in self.listeners:
+            listener.start()
         self.started = True
 
     def fold_metrics(self) -> int:
@@ -126,7 +137,8 @@ class Service:
 
     def stop(self) -> None:
         if self.started:
-            self.listener.stop()
+            for listener in self.listeners:
+                listener.stop()
             self.scheduler.shutdown(wait=False)
             if isinstance(self.dispatcher, InProcessDispatcher):
                 self.dispatcher.shutdown(wait=True)
@@ -135,18 +147,28 @@ class Service:
         self.engine.dispose()
 
 
-def listener_config(settings: Settings) -> ListenerConfig:
+def listener_config(settings: Settings, tls: bool = False) -> ListenerConfig:
+    """The plain listener's configuration, or with ``tls`` the DICOM TLS listener's."""
     node = settings.node
+    ssl_context = None
+    if tls:
+        ssl_context = ServerTls(
+            node.tls.certificate,  # type: ignore[arg-type]  # settings require both with a port
+            node.tls.private_key,  # type: ignore[arg-type]
+            node.tls.client_ca,
+            handshake_timeout=node.acse_timeout,
+        ).context()
     return ListenerConfig(
         ae_title=node.ae_title,
         host=node.host,
-        port=node.port,
+        port=int(node.tls.port if tls else node.port),  # type: ignore[arg-type]
         allowed_callers=tuple(CallerRule(c.ae_title, c.host) for c in node.allowed_callers),
         max_associations=node.max_associations,
         max_pdu_size=node.max_pdu_size,
         acse_timeout=node.acse_timeout,
         dimse_timeout=node.dimse_timeout,
         network_timeout=node.network_timeout,
+        ssl_context=ssl_context,
     )
 
 
@@ -171,10 +193,14 @@ def build_service(
         upgrade(engine)
     sessions = session_factory(engine)
     files = InstanceStore(settings.storage.instance_dir)
+    policy = RetryPolicy.from_settings(settings.results.retry)
+    commitments = CommitmentRecorder(sessions, policy, on_retry=lambda: delivery_loop.wake())
+    node_tls = settings.node.tls if settings.node.tls.certificate else None
     senders = {
-        d.name: make_sender(d, settings.node.ae_title) for d in settings.results.destinations
+        d.name: make_sender(d, settings.node.ae_title, node_tls, commitments)
+        for d in settings.results.destinations
     }
-    delivery = DeliveryWorker(sessions, senders, RetryPolicy.from_settings(settings.results.retry))
+    delivery = DeliveryWorker(sessions, senders, policy)
     delivery_loop = DeliveryLoop(delivery)
     if dispatcher is None:
         analyser = analyser or ModelAnalyser(settings.inference)
@@ -192,7 +218,17 @@ def build_service(
     sink = DatabaseSink(
         files, sessions, settings.storage.min_free_disk_mb, after_commit=_assemble(assembler)
     )
-    listener = Listener(listener_config(settings), sink)
+    # Reports are taken only where a destination asks for storage commitment.
+    reports = commitments if any(d.commitment for d in settings.results.destinations) else None
+    plain = None
+    if settings.node.port is not None:
+        plain = Listener(listener_config(settings), sink, reports)
+    tls_listener = None
+    if settings.node.tls.port is not None:
+        tls_listener = Listener(listener_config(settings, tls=True), sink, reports)
+    listener = plain or tls_listener
+    if listener is None:
+        raise ValueError("no listener: settings need node.port, node.tls.port or both")
     return Service(
         settings,
         engine,
@@ -206,6 +242,7 @@ def build_service(
         assembler,
         dispatcher,
         analyser,
+        tls_listener,
     )
 
 

@@ -15,6 +15,7 @@ from cervi.settings import SettingsError
 COMMAND_MODULES = (
     "cervi.commands.serve",
     "cervi.commands.config",
+    "cervi.commands.token",
     "cervi.commands.db",
     "cervi.commands.studies",
     "cervi.commands.results",

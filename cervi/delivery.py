@@ -15,33 +15,58 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from pydicom.uid import generate_uid
 from sqlalchemy.orm import Session, sessionmaker
 
-from cervi.settings import Destination, RetrySettings
+from cervi.settings import Destination, ListenerTlsSettings, RetrySettings
+from dicom_node.commitment import CommitmentSink
 from dicom_node.scu import DimseDestination, SendOutcome, StowDestination, Verdict
+from dicom_node.tls import ClientTls
 from storage import deliveries
 from storage.db import transaction
-from storage.tables import utcnow
+from storage.tables import DeliveryState, utcnow
 
 logger = logging.getLogger("cervi.delivery")
 
 
 class Sender(Protocol):
     name: str
+    commitment: bool  # "delivered" needs the destination's storage commitment
+    commitment_timeout: float
 
-    def send(self, files: Sequence[Path]) -> SendOutcome: ...
+    def send(self, files: Sequence[Path], transaction_uid: str | None = None) -> SendOutcome: ...
 
 
-def make_sender(destination: Destination, calling_ae_title: str) -> Sender:
-    """The sender for one configured destination (settings validated its fields)."""
+def make_sender(
+    destination: Destination,
+    calling_ae_title: str,
+    node_tls: ListenerTlsSettings | None = None,
+    reports: CommitmentSink | None = None,
+) -> Sender:
+    """The sender for one configured destination (settings validated its fields).
+
+    A TLS destination without its own client certificate presents the listener's
+    (``node.tls``), which is what a PACS requiring mutual TLS usually trusts.
+    """
     if destination.kind == "stow":
         return StowDestination(destination.name, str(destination.url))
+    tls = None
+    if destination.tls is not None:
+        certificate, key = destination.tls.certificate, destination.tls.private_key
+        if certificate is None and node_tls is not None:
+            certificate, key = node_tls.certificate, node_tls.private_key
+        tls = ClientTls(destination.tls.ca, certificate, key, destination.tls.verify_hostname)
+        tls.context()  # unreadable files stop the start (TlsConfigError), not each delivery
     return DimseDestination(
         destination.name,
         str(destination.ae_title),
         str(destination.host),
         int(destination.port or 0),
         calling_ae_title=calling_ae_title,
+        tls=tls,
+        commitment=destination.commitment,
+        commitment_timeout=destination.commitment_timeout_seconds,
+        reports=reports,
     )
 
 
@@ -80,20 +105,35 @@ class DeliveryWorker:
         with self.sessions() as session:
             due = deliveries.due(session, now)
             batches: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            unanswered = 0
             for row in due:
                 batches[row.destination].append((row.id, row.path))
+                unanswered += row.state == DeliveryState.COMMITTING.value
+        if unanswered:
+            logger.warning(
+                "no storage commitment in time; sending again", extra={"deliveries": unanswered}
+            )
         delivered = 0
         for destination, rows in batches.items():
+            ids = [row_id for row_id, _ in rows]
             sender = self.senders.get(destination)
             if sender is None:
                 outcome = SendOutcome(Verdict.PERMANENT, "destination not configured")
+            elif sender.commitment:
+                transaction_uid = generate_uid()
+                with transaction(self.sessions) as session:
+                    deliveries.assign_transaction(session, ids, transaction_uid)
+                outcome = sender.send([Path(path) for _, path in rows], transaction_uid)
             else:
                 outcome = sender.send([Path(path) for _, path in rows])
-            self._record([row_id for row_id, _ in rows], outcome, destination)
+            timeout = sender.commitment_timeout if sender is not None else 0.0
+            self._record(ids, outcome, destination, timeout)
             delivered += len(rows) if outcome.delivered else 0
         return delivered
 
-    def _record(self, ids: list[int], outcome: SendOutcome, destination: str) -> None:
+    def _record(
+        self, ids: list[int], outcome: SendOutcome, destination: str, commitment_timeout: float
+    ) -> None:
         now = self.clock()
         with transaction(self.sessions) as session:
             deliveries.record_attempt(
@@ -105,6 +145,9 @@ class DeliveryWorker:
                 now=now,
                 max_attempts=self.policy.max_attempts,
                 delay=self.policy.delay,
+                commitment_wait=(
+                    timedelta(seconds=commitment_timeout) if outcome.commitment_requested else None
+                ),
             )
         log = logger.info if outcome.delivered else logger.warning
         log(

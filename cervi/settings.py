@@ -57,10 +57,26 @@ class AllowedCaller(_Section):
     _ae = field_validator("ae_title")(_check_ae_title)
 
 
+class ListenerTlsSettings(_Section):
+    """DICOM TLS on the listener (BCP 195): its own port, beside or instead of the plain one."""
+
+    port: int | None = Field(None, ge=0, le=65535)  # None: no TLS listener; 0: any free port
+    certificate: Path | None = None
+    private_key: Path | None = None
+    client_ca: Path | None = None  # set: callers must present a certificate it signed
+
+    @model_validator(mode="after")
+    def _complete(self) -> ListenerTlsSettings:
+        if self.port is not None and not (self.certificate and self.private_key):
+            raise ValueError("a TLS port needs certificate and private_key")
+        return self
+
+
 class NodeSettings(_Section):
     ae_title: str = identity.AE_TITLE
     host: str = "0.0.0.0"
-    port: int = Field(11112, ge=0, le=65535)  # 0: any free port (tests)
+    port: int | None = Field(11112, ge=0, le=65535)  # 0: any free port (tests); None: TLS only
+    tls: ListenerTlsSettings = Field(default_factory=ListenerTlsSettings)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
     max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
@@ -69,6 +85,12 @@ class NodeSettings(_Section):
     network_timeout: float = Field(60, gt=0)
 
     _ae = field_validator("ae_title")(_check_ae_title)
+
+    @model_validator(mode="after")
+    def _some_port(self) -> NodeSettings:
+        if self.port is None and self.tls.port is None:
+            raise ValueError("no listener: set port, tls.port or both")
+        return self
 
     @field_validator("allowed_callers", mode="before")
     @classmethod
@@ -176,6 +198,16 @@ class InferenceSettings(_Section):
     threads: int = Field(2, ge=1, le=64)
 
 
+class DestinationTls(_Section):
+    """DICOM TLS to a destination: the CA bundle that signed its certificate, and the client
+    certificate to present (default: the listener's, ``node.tls``)."""
+
+    ca: Path
+    certificate: Path | None = None
+    private_key: Path | None = None
+    verify_hostname: bool = True
+
+
 class Destination(_Section):
     name: str
     kind: Literal["dimse", "stow"] = "dimse"
@@ -183,6 +215,9 @@ class Destination(_Section):
     host: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     url: str | None = None
+    tls: DestinationTls | None = None
+    commitment: bool = False  # Storage Commitment: delivered means committed by the PACS
+    commitment_timeout_seconds: float = Field(600, gt=0)  # no answer by then: send again
 
     @model_validator(mode="after")
     def _complete(self) -> Destination:
@@ -190,6 +225,8 @@ class Destination(_Section):
             raise ValueError("a stow destination needs url")
         if self.kind == "dimse" and not (self.ae_title and self.host and self.port):
             raise ValueError("a dimse destination needs ae_title, host and port")
+        if self.kind == "stow" and (self.tls or self.commitment):
+            raise ValueError("tls and commitment are for dimse destinations (use an https url)")
         if self.ae_title is not None:
             _check_ae_title(self.ae_title)
         return self
@@ -207,10 +244,35 @@ class ResultsSettings(_Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
 
+class ApiToken(_Section):
+    """One API client: a name (in the audit), a role, and the SHA-256 of its token
+    (``cervi token hash``); the token itself is never stored."""
+
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["reader", "operator"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ApiTlsSettings(_Section):
+    """HTTPS for the API (uvicorn): a PEM certificate (chain) and its key."""
+
+    certificate: Path
+    private_key: Path
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    token: SecretStr | None = None
+    token: SecretStr | None = None  # one operator token in clear (kept for compatibility)
+    tokens: list[ApiToken] = Field(default_factory=list)
+    tls: ApiTlsSettings | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ApiSettings:
+        names = [t.name for t in self.tokens]
+        if len(names) != len(set(names)):
+            raise ValueError("token names must be unique (the audit names the token)")
+        return self
 
 
 class LoggingSettings(_Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dicom_node.commitment import CommitmentSink, accept_reports, report_handler
 from dicom_node.instance import InstanceMeta, MissingIdentifier
 from dicom_node.sop import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
 from dicom_node.status import RejectReason, RejectResult, RejectSource, Status
@@ -91,15 +93,24 @@ class ListenerConfig:
     acse_timeout: float = 30
     dimse_timeout: float = 60
     network_timeout: float = 60
+    ssl_context: ssl.SSLContext | None = None  # DICOM TLS (dicom_node.tls); None: plain TCP
 
 
 class Listener:
     """A running Storage SCP; :meth:`stop` lets in-flight associations finish first."""
 
-    def __init__(self, config: ListenerConfig, sink: InstanceSink) -> None:
+    def __init__(
+        self,
+        config: ListenerConfig,
+        sink: InstanceSink,
+        commitment: CommitmentSink | None = None,
+    ) -> None:
         self.config = config
         self.sink = sink
+        self.commitment = commitment  # takes storage commitment reports when set
         self._ae = _make_ae(config)
+        if commitment is not None:
+            accept_reports(self._ae)
         self._server: ThreadedAssociationServer | None = None
 
     @property
@@ -115,12 +126,22 @@ class Listener:
             (evt.EVT_C_ECHO, handle_echo),
             (evt.EVT_C_STORE, handle_store, [self.sink]),
         ]
+        if self.commitment is not None:
+            handlers.append(report_handler(self.commitment))
         self._server = self._ae.start_server(
-            (self.config.host, self.config.port), block=False, evt_handlers=handlers
+            (self.config.host, self.config.port),
+            block=False,
+            evt_handlers=handlers,
+            ssl_context=self.config.ssl_context,
         )
         logger.info(
             "listening",
-            extra={"ae_title": self.config.ae_title, "port": self.port, "host": self.config.host},
+            extra={
+                "ae_title": self.config.ae_title,
+                "port": self.port,
+                "host": self.config.host,
+                "tls": self.config.ssl_context is not None,
+            },
         )
 
     def stop(self, grace_seconds: float = 30.0) -> None:

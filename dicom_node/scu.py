@@ -4,6 +4,10 @@ Each send ends in a :class:`SendOutcome` that says whether a retry can help: a r
 connection, a timeout, a transient association rejection or an out-of-resources status are
 transient; a permanent rejection, an ``0xA9xx`` or ``0xCxxx`` status or an HTTP 4xx are
 permanent, so the outbox stops retrying and shows the reason.
+
+A DICOM destination may be reached over TLS (``dicom_node.tls.ClientTls``) and may be asked for
+Storage Commitment after the C-STOREs (``dicom_node.commitment``): then "delivered" means only
+"stored and commitment requested", and the outbox waits for the PACS's report.
 """
 
 from __future__ import annotations
@@ -18,11 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
+from pynetdicom.association import Association
+from pynetdicom.sop_class import StorageCommitmentPushModel
 
 from dicom_node import identity
+from dicom_node.commitment import CommitmentSink, Reference, report_handler, request_commitment
 from dicom_node.status import RejectResult
+from dicom_node.tls import ClientTls, TlsConfigError
 
 logger = logging.getLogger("cervi.scu")
 
@@ -37,6 +46,7 @@ class Verdict(enum.StrEnum):
 class SendOutcome:
     verdict: Verdict
     detail: str
+    commitment_requested: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -62,23 +72,46 @@ class DimseDestination:
     port: int
     calling_ae_title: str = identity.AE_TITLE
     timeout: float = 30.0
+    tls: ClientTls | None = None
+    commitment: bool = False
+    commitment_timeout: float = 600.0  # no report by then: the outbox sends again
+    reports: CommitmentSink | None = None  # takes a report sent back on this association
 
-    def send(self, files: Sequence[Path]) -> SendOutcome:
-        """Send ``files`` over one association proposing only their SOP classes and syntaxes."""
+    def send(self, files: Sequence[Path], transaction_uid: str | None = None) -> SendOutcome:
+        """Send ``files`` over one association proposing only their SOP classes and syntaxes;
+        with :attr:`commitment`, then request Storage Commitment under ``transaction_uid``."""
+        if self.commitment and not transaction_uid:
+            raise ValueError('Argument "transaction_uid" is required with commitment.')
         datasets = [dcmread(path) for path in files]
         ae = AE(ae_title=self.calling_ae_title)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout
         for sop_class_uid, syntaxes in _contexts(datasets).items():
             ae.add_requested_context(sop_class_uid, syntaxes)
+        if self.commitment:
+            ae.add_requested_context(StorageCommitmentPushModel)
+        handlers = [report_handler(self.reports)] if self.reports is not None else []
         try:
-            assoc = ae.associate(self.host, self.port, ae_title=self.ae_title)
-        except OSError as exc:
+            tls_args = (self.tls.context(), self.host) if self.tls is not None else None
+        except TlsConfigError as exc:
+            return SendOutcome(Verdict.PERMANENT, f"TLS settings: {exc}")
+        try:
+            assoc = ae.associate(
+                self.host,
+                self.port,
+                ae_title=self.ae_title,
+                tls_args=tls_args,
+                evt_handlers=handlers,
+            )
+        except OSError as exc:  # ssl.SSLError included: a failed handshake
             return SendOutcome(Verdict.TRANSIENT, f"cannot connect: {exc}")
         if assoc.is_rejected:
             result = getattr(assoc.acceptor.primitive, "result", None)
             verdict = Verdict.PERMANENT if result == RejectResult.PERMANENT else Verdict.TRANSIENT
             return SendOutcome(verdict, f"association rejected ({verdict.value})")
         if not assoc.is_established:
+            if self.tls is not None:  # pynetdicom logs the handshake error, returns no reason
+                detail = "no association: TLS handshake failed, or the peer did not answer"
+                return SendOutcome(Verdict.TRANSIENT, detail)
             return SendOutcome(Verdict.TRANSIENT, "association aborted or not answered")
         try:
             for ds in datasets:
@@ -89,12 +122,32 @@ class DimseDestination:
                 verdict = classify_status(status)
                 if verdict is not Verdict.DELIVERED:
                     return SendOutcome(verdict, f"C-STORE status 0x{status:04X}")
+            if self.commitment:
+                return self._request_commitment(assoc, str(transaction_uid), datasets)
         except (OSError, RuntimeError, ValueError) as exc:
             return SendOutcome(Verdict.TRANSIENT, f"C-STORE failed: {exc}")
         finally:
             if assoc.is_established:
                 assoc.release()
         return SendOutcome(Verdict.DELIVERED, f"{len(datasets)} instance(s) stored")
+
+    def _request_commitment(
+        self, assoc: Association, transaction_uid: str, datasets: Sequence[Dataset]
+    ) -> SendOutcome:
+        accepted = {str(c.abstract_syntax) for c in assoc.accepted_contexts}
+        if StorageCommitmentPushModel not in accepted:
+            return SendOutcome(Verdict.PERMANENT, "destination refuses Storage Commitment")
+        references = [Reference(str(ds.SOPClassUID), str(ds.SOPInstanceUID)) for ds in datasets]
+        status = request_commitment(assoc, transaction_uid, references)
+        if status == -1:
+            return SendOutcome(Verdict.TRANSIENT, "no N-ACTION response")
+        if status != 0x0000:
+            return SendOutcome(Verdict.TRANSIENT, f"N-ACTION status 0x{status:04X}")
+        return SendOutcome(
+            Verdict.DELIVERED,
+            f"{len(datasets)} instance(s) stored, commitment requested",
+            commitment_requested=True,
+        )
 
 
 def _contexts(datasets: Sequence[object]) -> dict[str, list[str]]:
@@ -115,8 +168,10 @@ class StowDestination:
     name: str
     url: str
     timeout: float = 30.0
+    commitment: bool = False  # DICOMweb has no storage commitment
+    commitment_timeout: float = 0.0
 
-    def send(self, files: Sequence[Path]) -> SendOutcome:
+    def send(self, files: Sequence[Path], transaction_uid: str | None = None) -> SendOutcome:
         boundary = f"cervi-{uuid.uuid4().hex}"
         body = (
             b"".join(

@@ -317,6 +317,7 @@ def delivery_dict(delivery: Delivery) -> dict[str, Any]:
         "next_attempt_at": _iso(delivery.next_attempt_at),
         "last_error": delivery.last_error,
         "delivered_at": _iso(delivery.delivered_at),
+        "committed_at": _iso(delivery.committed_at),
     }
 
 

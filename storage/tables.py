@@ -74,6 +74,8 @@ def utcnow() -> datetime:
 class DeliveryState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
+    COMMITTING = "committing"  # stored; waiting for the destination's storage commitment
+    COMMITTED = "committed"  # the destination confirmed it keeps the instance
     FAILED = "failed"
 
 
@@ -81,7 +83,7 @@ class Base(DeclarativeBase):
     pass
 
 
-# Partial index predicates, written once: migration 0004 has the same text (a migration is a
+# Partial index predicates, written once: migration 0005 has the same text (a migration is a
 # snapshot and does not import), and the queries that use the indexes repeat their terms.
 UNREPORTED = "reported_version < result_version AND group_id IS NULL"
 FILES_KEPT = "files_removed_at IS NULL"
@@ -120,7 +122,7 @@ class Study(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     # With assembly.study_key: patient_window, the study whose row carries this group's state.
     group_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
-    # The newest result and its version, kept by a trigger on results (migration 0004).
+    # The newest result and its version, kept by a trigger on results (migration 0005).
     latest_result_id: Mapped[int | None]
     reported_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
@@ -246,6 +248,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transaction_uid: Mapped[str | None] = mapped_column(UID, index=True)
+    committed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     result: Mapped[Result] = relationship(back_populates="deliveries")
 
@@ -262,6 +266,7 @@ class AuditEvent(Base):
     sop_instance_uid: Mapped[str | None] = mapped_column(UID)
     status: Mapped[int | None]
     detail: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(64))
 
 
 class MetricCount(Base):
@@ -275,7 +280,7 @@ class MetricCount(Base):
 
 
 class MetricDelta(Base):
-    """One change to a metric, written by a trigger (migration 0005), folded in later."""
+    """One change to a metric, written by a trigger (migration 0006), folded in later."""
 
     __tablename__ = "metric_deltas"
 

@@ -16,8 +16,10 @@ from collections.abc import Iterator
 import uvicorn
 
 from cervi.cli import add_config_option
+from cervi.exposure import open_settings
 from cervi.logs import configure_logging
-from cervi.settings import resolve_settings
+from cervi.settings import ApiTlsSettings, resolve_settings
+from dicom_node.tls import BCP195_TLS12_CIPHERS, TlsConfigError
 
 logger = logging.getLogger("cervi.serve")
 
@@ -37,7 +39,13 @@ def run(args: argparse.Namespace) -> int:
     settings, source = resolve_settings(args.config)
     configure_logging(settings.logging)
     logger.info("settings loaded", extra={"source": source, "settings": settings.masked()})
-    service = build_service(settings)
+    for finding in open_settings(settings):
+        logger.warning("open setting: %s", finding, extra={"event": "open_setting"})
+    try:
+        service = build_service(settings)
+    except TlsConfigError as exc:
+        print(f"cervi: TLS: {exc}", file=sys.stderr)
+        return 2
     if isinstance(service.analyser, ModelAnalyser):
         try:
             service.analyser.load()  # a missing or broken model stops the start, not a study
@@ -53,12 +61,25 @@ def run(args: argparse.Namespace) -> int:
             port=settings.api.port,
             log_config=None,
             access_log=False,
+            **_https(settings.api.tls),
         )
         _Server(config).run()
     finally:
         service.stop()
         logger.info("stopped")
     return 0
+
+
+def _https(tls: ApiTlsSettings | None) -> dict[str, object]:
+    """uvicorn's TLS options for ``api.tls``: the BCP 195 cipher suites; uvicorn's context
+    (PROTOCOL_TLS_SERVER) already refuses anything older than TLS 1.2."""
+    if tls is None:
+        return {}
+    return {
+        "ssl_certfile": str(tls.certificate),
+        "ssl_keyfile": str(tls.private_key),
+        "ssl_ciphers": BCP195_TLS12_CIPHERS,
+    }
 
 
 class _Server(uvicorn.Server):

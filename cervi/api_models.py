@@ -12,6 +12,18 @@ class FindingOut(BaseModel):
     present: bool
 
 
+class MeasurementOut(BaseModel):
+    name: str  # e.g. "adi_mm"
+    scope: str  # "view" | "study"
+    view: str | None  # the view it is read on; None for a change over the views
+    value: float
+    unit: str  # UCUM: "mm", "deg"
+
+
+class MeasurementDetail(MeasurementOut):
+    lines: list[list[list[float]]]  # what it is measured between, in the view's image pixels
+
+
 class RegionOut(BaseModel):
     view: str
     sop_instance_uid: str
@@ -42,12 +54,14 @@ class ResultSummary(BaseModel):
     views_used: list[str]
     created_at: str
     findings: list[FindingOut]
+    measurements: list[MeasurementOut]
 
 
 class ResultDetail(ResultSummary):
     model_sha256: str | None
     latency_ms: float | None
     sr_sop_instance_uid: str | None
+    measurements: list[MeasurementDetail]  # type: ignore[assignment]
     regions: list[RegionOut]
     deliveries: list[DeliveryOut]
 

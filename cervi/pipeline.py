@@ -324,6 +324,7 @@ class Pipeline:
             labels=prediction.labels if prediction else (),
             regions=prediction.regions if prediction else None,
             sources={view: str(ds.SOPInstanceUID) for view, ds in headers.items()},
+            measurements=prediction.measurements if prediction else (),
         )
         with transaction(self.sessions) as session:
             result_id = results.add_result(session, study_uid, new)

@@ -88,6 +88,10 @@ ABSENT = Code("272519000", "SCT", "Absent")  # CID 240
 
 # --- UCUM -------------------------------------------------------------------------------------
 PERCENT = Code("%", "UCUM", "Percent")
+MILLIMETRE = Code("mm", "UCUM", "millimeter")
+DEGREE = Code("deg", "UCUM", "degree")
+#: UCUM unit of each unit string a measurement carries (``inference.measurements``).
+UNITS = MappingProxyType({"mm": MILLIMETRE, "deg": DEGREE})
 PIXELS = Code("{pixels}", "UCUM", "Pixels")
 
 # --- Cervi private (99CERVI) ------------------------------------------------------------------
@@ -125,6 +129,31 @@ PROBABILITIES = MappingProxyType(
         "os_odontoideum": _private("CERVI-OSO-P", "P(os odontoideum)"),
         "atlas_assimilation": _private("CERVI-AOA-P", "P(atlas assimilation)"),
         "c2_c3_fusion": _private("CERVI-C23-P", "P(C2-C3 fusion)"),
+    }
+)
+
+#: Study-level groups in "Imaging Measurements": the calls and the measurements read once per
+#: study (the changes over the views and the neutral view's craniocervical measurements).
+STUDY_RESULTS = _private("CERVI-STUDY", "Study-level results")
+#: Per-view groups of measurements, beside the view's ROI group.
+VIEW_MEASUREMENTS = _private("CERVI-MEAS", "Upper cervical measurements")
+IMAGE_REGION = Code("111030", "DCM", "Image Region")  # a SCOORD's concept (as highdicom)
+
+#: One concept per measurement (``inference.measurements``). No SNOMED CT, LOINC or RadLex
+#: code for these radiographic measurements was found (searched 2026-11): private codes. The
+#: meanings are short because OHIF draws "<meaning>: <value> <unit>" in a narrow box.
+MEASUREMENTS = MappingProxyType(
+    {
+        "adi_mm": _private("CERVI-ADI", "ADI"),
+        "occiput_c1_angle_deg": _private("CERVI-OC1A", "Occiput-C1 angle"),
+        "c2_c3_angle_deg": _private("CERVI-C23A", "C2-C3 angle"),
+        "adi_change_mm": _private("CERVI-ADIC", "ADI change ext-flex"),
+        "dens_above_chamberlain_mm": _private("CERVI-CHAM", "Dens above Chamberlain"),
+        "basion_dens_interval_mm": _private("CERVI-BDI", "Basion-dens interval"),
+        "occiput_c1_motion_deg": _private("CERVI-OC1M", "Occiput-C1 motion"),
+        "c2_c3_motion_deg": _private("CERVI-C23M", "C2-C3 motion"),
+        "c2_c3_disc_height_mm": _private("CERVI-C23D", "C2-C3 disc height"),
+        "ossicle_gap_mm": _private("CERVI-OSG", "Ossicle gap"),
     }
 )
 

@@ -4,7 +4,9 @@ For every study under the data folder: the DICOM files go through exactly the se
 (preprocess -> ROI -> classifier). Reported: ``mean_auc``, ``mean_ap``, ``per_label``; ROI box IoU
 against the truth and the view head's accuracy; and the dynamic-branch ablation: the same studies
 with only the neutral view, and with the views shuffled (a random non-identity permutation of the
-three images over the extension/neutral/flexion slots, seeded).
+three images over the extension/neutral/flexion slots, seeded). ``measurements``: the mean
+absolute error of every reported measurement (``inference.measurements``) against the truth, in
+its unit, with the target it is held to where one is set.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pydicom
 
 from inference.dataset import StudyRecord, find_studies
 from inference.labels import VIEWS
+from inference.measurements import BY_KEY, truth_value
 from inference.metrics import (
     label_metrics,
     precision_recall_curve,
@@ -31,6 +34,9 @@ from inference.runtime import CerviRuntime
 
 _PERMUTATIONS = [p for p in itertools.permutations(range(len(VIEWS))) if p != (0, 1, 2)]
 INSTABILITY = "atlantoaxial_instability"
+#: What a reader needs the measurements to be good to: the atlantodental interval within 0.5 mm,
+#: angles within 2 degrees (mean absolute error on held-out studies).
+MAE_TARGETS = {"adi_mm": 0.5, "deg": 2.0}
 
 
 def evaluate(
@@ -50,6 +56,7 @@ def evaluate(
     rng = np.random.default_rng(seed)
     y, full, neutral, shuffled, ious = [], [], [], [], []
     view_hits = []
+    errors: dict[str, list[float]] = {}
     for record in progress(records) if progress else records:
         images = {
             view: runtime.preprocess(pydicom.dcmread(path)) for view, path in record.files.items()
@@ -61,6 +68,10 @@ def evaluate(
             if view in record.roi:
                 ious.append(box_iou(np.array(region.box), record.roi[view]))
             view_hits.append(region.view_from_image == view)
+        for m in result.measurements:
+            truth = truth_value(record.measurements, m.key, m.view)
+            if truth is not None:
+                errors.setdefault(m.name, []).append(abs(m.value - truth))
         if ablation and set(images) == set(VIEWS):
             only = runtime.analyse({"neutral": images["neutral"]})
             neutral.append([only.probabilities[k] for k in labels])
@@ -84,6 +95,7 @@ def evaluate(
         "fraction_iou_ge_0_7": float((iou >= 0.7).mean()) if iou.size else float("nan"),
         "view_accuracy": float(np.mean(view_hits)) if view_hits else float("nan"),
     }
+    metrics["measurements"] = measurement_errors(errors)
     arrays = {"labels": y_arr, "probabilities": full_arr}
     if neutral:
         keep = [i for i, r in enumerate(records) if set(r.files) == set(VIEWS)]
@@ -95,6 +107,33 @@ def evaluate(
         "sha256": runtime.model.sha256,
     }
     return metrics, arrays
+
+
+def measurement_errors(errors: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Per measurement name: mean and 95th percentile absolute error, the count, the unit, and
+    the target with whether it is met (the ADI within 0.5 mm, angles within 2 degrees)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(errors, key=_measurement_order):
+        values = np.array(errors[name], np.float64)
+        key = next(k for k in BY_KEY if name == k or name.startswith(f"{k}_"))
+        unit = BY_KEY[key].unit
+        target = MAE_TARGETS.get(key, MAE_TARGETS.get(unit))
+        entry: dict[str, Any] = {
+            "unit": unit,
+            "n": int(values.size),
+            "mae": float(values.mean()),
+            "p95": float(np.percentile(values, 95)),
+        }
+        if target is not None:
+            entry["target"] = target
+            entry["met"] = bool(entry["mae"] <= target)
+        out[name] = entry
+    return out
+
+
+def _measurement_order(name: str) -> int:
+    keys = list(BY_KEY)
+    return next(i for i, k in enumerate(keys) if name == k or name.startswith(f"{k}_"))
 
 
 def _operating_point(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:

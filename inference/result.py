@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.labels import CODING_SCHEME, LABEL_CODES, LABELS, VIEWS, View
+from inference.measurements import KINDS, Measurement, MeasurementKind
 
 __all__ = [
     "CODING_SCHEME",
+    "KINDS",
     "LABELS",
     "LABEL_CODES",
     "VIEWS",
     "LabelPrediction",
+    "Measurement",
+    "MeasurementKind",
     "ModelIdentity",
     "RegionOfInterest",
     "StudyPrediction",
@@ -74,13 +78,14 @@ class ModelIdentity:
 @dataclass(frozen=True)
 class StudyPrediction:
     """One study's result: a prediction per label, the views used, the ROI of each view, the
-    model's identity, and the measurements the network read (mm, degrees)."""
+    model's identity, and the measurements the network read (mm, degrees) with the lines they
+    are measured between (:mod:`inference.measurements`)."""
 
     labels: tuple[LabelPrediction, ...]
     views_used: tuple[str, ...]
     regions: dict[str, RegionOfInterest]
     model: ModelIdentity
-    measurements: dict[str, float] = field(default_factory=dict)
+    measurements: tuple[Measurement, ...] = ()
 
     @property
     def probabilities(self) -> dict[str, float]:
@@ -112,7 +117,7 @@ class StudyPrediction:
                 }
                 for view, region in self.regions.items()
             },
-            "measurements": {k: round(v, 2) for k, v in self.measurements.items()},
+            "measurements": {m.name: round(m.value, 2) for m in self.measurements},
             "model": {"name": self.model.name, "version": self.model.version},
         }
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from inference.labels import LANDMARKS, VIEWS
+from inference.labels import CROP_POINTS, LANDMARKS, VIEWS
+from inference.measurements import report
 from inference.preprocess import PixelImage, preprocess
 from inference.result import (
     LabelPrediction,
@@ -207,24 +208,28 @@ class CerviRuntime:
         landmarks = outputs["landmarks"]
         if outputs.get("measurements") is not None:
             outputs["measurements"] = outputs["measurements"].mean(axis=0, keepdims=True)
-        regions = {}
+        regions, points = {}, {}
         for v, view in enumerate(VIEWS):
             if view in images:
-                # the classifier's landmarks are finer (crop resolution) than the ROI network's
-                # (the six landmarks; the measurement points after them stay internal)
-                fine = frames[view].to_image(landmarks[0, v, : len(LANDMARKS)] * p - 0.5)
+                # the classifier's landmarks are finer (crop resolution) than the ROI network's;
+                # the measurement points after the six landmarks are for the measurements only
+                names = CROP_POINTS[: landmarks.shape[2]]
+                fine = frames[view].to_image(landmarks[0, v, : len(names)] * p - 0.5)
                 roi = detections[view].in_source(images[view])
-                points = images[view].to_source(fine)
+                source = images[view].to_source(fine)
+                points[view] = {
+                    name: (round(float(x), 1), round(float(y), 1))
+                    for name, (x, y) in zip(names, source, strict=True)
+                }
                 regions[view] = RegionOfInterest(
                     view,
                     tuple(roi["box"]),  # type: ignore[arg-type]
-                    {
-                        name: (round(float(x), 1), round(float(y), 1))
-                        for name, (x, y) in zip(LANDMARKS, points, strict=True)
-                    },
+                    {name: points[view][name] for name in LANDMARKS},
                     view_from_image=str(roi["view"]),
                     view_probabilities=roi["view_probabilities"],  # type: ignore[arg-type]
                 )
+        values = self._measurements(outputs.get("measurements"), order)
+        spacing = {view: images[view].source_spacing_mm for view in points}
         return StudyPrediction(
             labels=tuple(
                 self.model.label(k, float(probabilities[0, i])) for i, k in enumerate(self.labels)
@@ -232,7 +237,7 @@ class CerviRuntime:
             views_used=tuple(order),
             regions=regions,
             model=self.model.identity,
-            measurements=self._measurements(outputs.get("measurements"), order),
+            measurements=report(values, points, spacing) if values else (),
         )
 
     def _measurements(self, values: np.ndarray | None, used: list[str]) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """What ``GET /metrics`` counts, kept as things happen (the formatting is ``cervi.metrics``').
 
-Triggers (migration 0006) append one row to ``metric_deltas`` per counted change: an instance
+Triggers (migration 0007) append one row to ``metric_deltas`` per counted change: an instance
 stored, an audit event, a result, a study or delivery changing state. A reading adds the folded
 totals in ``metric_counts`` and the deltas not folded yet, so it costs a few dozen rows whatever
 the size of the history, and every process and restart reports the same numbers.
@@ -26,7 +26,7 @@ FOLD_BATCH = 10_000
 @dataclass(frozen=True)
 class Latency:
     """Analysis latency in ms: ``cumulative[i]`` results took at most ``bounds[i]``.
-    The bounds are the histogram's, as migration 0006 defines them."""
+    The bounds are the histogram's, as migration 0007 defines them."""
 
     bounds: tuple[float, ...]
     cumulative: tuple[int, ...]

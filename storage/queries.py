@@ -22,20 +22,23 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from storage.tables import Delivery, Finding, Instance, Region, Result, Study, UtcDateTime
+from storage.tables import (
+    Delivery,
+    Finding,
+    Instance,
+    MeasurementRow,
+    Region,
+    Result,
+    Study,
+    UtcDateTime,
+)
 
 # How many rows an export holds in memory at a time.
 EXPORT_BATCH = 1000
-EXPORT_COLUMNS = (
-    "study_uid",
-    "study_date",
-    "state",
-    "version",
-    "model_version",
-    "label",
-    "probability",
-    "present",
-)
+EXPORT_COLUMNS = ("study_uid", "study_date", "state", "version", "model_version")
+# What an export row carries of each finding, or (``--measurements``) of each measurement.
+FINDING_FIELDS = ("label", "probability", "present")
+MEASUREMENT_FIELDS = ("name", "scope", "view", "value", "unit")
 
 
 class InvalidCursor(ValueError):
@@ -193,9 +196,15 @@ def list_studies(session: Session, where: StudyFilter, count: bool = True) -> St
         )
         rows = {row.id: row for row in session.execute(query)}
     ordered = [rows[key.id] for key in page if key.id in rows]
-    findings = _findings(session, [r.result_id for r in ordered if r.result_id is not None])
+    ids = [r.result_id for r in ordered if r.result_id is not None]
+    findings, measurements = _findings(session, ids), _measurements(session, ids)
     items = [
-        _summary(row, None if row.result_id is None else _result(row, findings[row.result_id]))
+        _summary(
+            row,
+            None
+            if row.result_id is None
+            else _result(row, findings[row.result_id], measurements[row.result_id]),
+        )
         for row in ordered
     ]
     next_cursor = None
@@ -203,6 +212,17 @@ def list_studies(session: Session, where: StudyFilter, count: bool = True) -> St
         next_cursor = Position(page[-1].last_arrival_at, page[-1].id).encode()
     total = count_studies(session, where) if count else None
     return StudyPage(total, items, next_cursor)
+
+
+def _measurements(session: Session, result_ids: list[int]) -> dict[int, list[Any]]:
+    """The measurements of several results (without their lines), in one query."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    if result_ids:
+        m = MeasurementRow
+        query = select(m.result_id, m.name, m.scope, m.view, m.value, m.unit)
+        for row in session.execute(query.where(m.result_id.in_(result_ids)).order_by(m.id)):
+            grouped[row.result_id].append(row)
+    return grouped
 
 
 def _findings(session: Session, result_ids: list[int]) -> dict[int, list[Any]]:
@@ -215,11 +235,16 @@ def _findings(session: Session, result_ids: list[int]) -> dict[int, list[Any]]:
     return grouped
 
 
-def export_rows(session: Session, where: StudyFilter) -> Iterator[tuple[Any, ...]]:
-    """Every matching study in list order, one row per label of its latest result (one row
-    with no label when it has none), as tuples in :data:`EXPORT_COLUMNS` order; streamed: one
-    query on the session's connection, :data:`EXPORT_BATCH` rows in memory at a time.
-    ``limit``, ``offset`` and ``after`` of ``where`` are not used."""
+def export_rows(
+    session: Session, where: StudyFilter, measurements: bool = False
+) -> Iterator[tuple[Any, ...]]:
+    """Every matching study in list order, one row per label of its latest result (or, with
+    ``measurements``, per measurement; one row without when it has none), as tuples of
+    :data:`EXPORT_COLUMNS` then :data:`FINDING_FIELDS` (or :data:`MEASUREMENT_FIELDS`).
+    Streamed: one query on the session's connection, :data:`EXPORT_BATCH` rows in memory at a
+    time. ``limit``, ``offset`` and ``after`` of ``where`` are not used."""
+    detail: Any = MeasurementRow if measurements else Finding
+    fields = MEASUREMENT_FIELDS if measurements else FINDING_FIELDS
     query = (
         select(
             Study.study_uid,
@@ -227,21 +252,19 @@ def export_rows(session: Session, where: StudyFilter) -> Iterator[tuple[Any, ...
             Study.state,
             Result.version,
             Result.model_version,
-            Finding.label,
-            Finding.probability,
-            Finding.present,
+            *(getattr(detail, field) for field in fields),
         )
         .select_from(Study)
         .outerjoin(Result, Result.id == Study.latest_result_id)
-        .outerjoin(Finding, Finding.result_id == Result.id)
+        .outerjoin(detail, detail.result_id == Result.id)
     )
-    query = _newest_first(query, replace(where, after=None)).order_by(Finding.id)
+    query = _newest_first(query, replace(where, after=None)).order_by(detail.id)
     streamed = query.execution_options(stream_results=True, yield_per=EXPORT_BATCH)
     yield from session.connection().execute(streamed)
 
 
 def _by_result(session: Session, model: Any, result_ids: Iterable[int]) -> dict[int, list[Any]]:
-    """Rows of ``model`` (regions, deliveries) of several results, in one query."""
+    """Rows of ``model`` (measurements, regions, deliveries) of several results, in one query."""
     grouped: dict[int, list[Any]] = defaultdict(list)
     ids = list(result_ids)
     if ids:
@@ -265,8 +288,11 @@ def _summary(study: Any, result: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _result(result: Any, findings: list[Any]) -> dict[str, Any]:
-    """A result with its findings; ``result`` is a :class:`Result` or a row of its columns."""
+def _result(
+    result: Any, findings: list[Any], measurements: list[Any], lines: bool = False
+) -> dict[str, Any]:
+    """A result with its findings and measurements (``lines``: with the lines they are measured
+    between); ``result`` is a :class:`Result` or a row of its columns."""
     return {
         "version": result.version,
         "outcome": result.outcome,
@@ -284,13 +310,28 @@ def _result(result: Any, findings: list[Any]) -> dict[str, Any]:
             }
             for f in findings
         ],
+        "measurements": [
+            {
+                "name": m.name,
+                "scope": m.scope,
+                "view": m.view,
+                "value": m.value,
+                "unit": m.unit,
+            }
+            | ({"lines": m.lines or []} if lines else {})
+            for m in measurements
+        ],
     }
 
 
 def _result_detail(
-    result: Result, findings: list[Any], regions: list[Region], deliveries: list[Delivery]
+    result: Result,
+    findings: list[Any],
+    measurements: list[MeasurementRow],
+    regions: list[Region],
+    deliveries: list[Delivery],
 ) -> dict[str, Any]:
-    return _result(result, findings) | {
+    return _result(result, findings, measurements, lines=True) | {
         "model_sha256": result.model_sha256,
         "latency_ms": result.latency_ms,
         "sr_sop_instance_uid": result.sr_sop_instance_uid,
@@ -354,10 +395,12 @@ def study_detail(session: Session, study_uid: str) -> dict[str, Any] | None:
     )
     ids = [r.id for r in results]
     findings = _findings(session, ids)
+    measurements = _by_result(session, MeasurementRow, ids)
     regions = _by_result(session, Region, ids)
     deliveries = _by_result(session, Delivery, ids)
     detail["results"] = [
-        _result_detail(r, findings[r.id], regions[r.id], deliveries[r.id]) for r in results
+        _result_detail(r, findings[r.id], measurements[r.id], regions[r.id], deliveries[r.id])
+        for r in results
     ]
     return detail
 

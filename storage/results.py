@@ -1,5 +1,5 @@
-"""The results repository: result versions with their findings (one per label) and regions (one
-per analysed view), as the pipeline writes them and reads them back.
+"""The results repository: result versions with their findings (one per label), regions (one
+per analysed view) and measurements, as the pipeline writes them and reads them back.
 
 Each function takes an open :class:`~sqlalchemy.orm.Session` and leaves the commit to the
 caller. The arguments are small Protocols that :mod:`inference.result`'s types satisfy, so
@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.tables import Finding, Region, Result, Study
+from storage.tables import Finding, MeasurementRow, Region, Result, Study
 
 
 class ModelLike(Protocol):
@@ -46,6 +46,21 @@ class RegionLike(Protocol):
     def landmarks(self) -> Mapping[str, tuple[float, float]]: ...
 
 
+class MeasurementLike(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def view(self) -> str | None: ...
+    @property
+    def per_view(self) -> bool: ...
+    @property
+    def lines(self) -> Sequence[Sequence[tuple[float, float]]]: ...
+
+
 @dataclass(frozen=True)
 class NewResult:
     """One result version as it is to be stored; ``regions`` by view, ``sources`` the SOP
@@ -63,10 +78,12 @@ class NewResult:
     labels: Sequence[LabelLike] = ()
     regions: Mapping[str, RegionLike] | None = None
     sources: Mapping[str, str] | None = None
+    measurements: Sequence[MeasurementLike] = ()
 
 
 def add_result(session: Session, study_uid: str, new: NewResult) -> int:
-    """Write the result row of ``new`` with its findings and regions; returns the result id."""
+    """Write the result row of ``new`` with its findings, regions and measurements; returns
+    the result id."""
     study_id = session.execute(select(Study.id).where(Study.study_uid == study_uid)).scalar_one()
     result = Result(
         study_id=study_id,
@@ -107,6 +124,19 @@ def add_result(session: Session, study_uid: str, new: NewResult) -> int:
             landmarks={k: list(v) for k, v in region.landmarks.items()},
         )
         for view, region in (new.regions or {}).items()
+    )
+    session.add_all(
+        MeasurementRow(
+            result_id=result.id,
+            name=m.key,
+            scope="view" if m.per_view else "study",
+            view=m.view,
+            value=m.value,
+            unit=m.unit,
+            sop_instance_uid=sources.get(m.view) if m.view else None,
+            lines=[[list(point) for point in line] for line in m.lines],
+        )
+        for m in new.measurements
     )
     session.flush()
     return result.id

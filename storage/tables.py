@@ -83,7 +83,7 @@ class Base(DeclarativeBase):
     pass
 
 
-# Partial index predicates, written once: migration 0005 has the same text (a migration is a
+# Partial index predicates, written once: migration 0006 has the same text (a migration is a
 # snapshot and does not import), and the queries that use the indexes repeat their terms.
 UNREPORTED = "reported_version < result_version AND group_id IS NULL"
 FILES_KEPT = "files_removed_at IS NULL"
@@ -122,7 +122,7 @@ class Study(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     # With assembly.study_key: patient_window, the study whose row carries this group's state.
     group_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
-    # The newest result and its version, kept by a trigger on results (migration 0005).
+    # The newest result and its version, kept by a trigger on results (migration 0006).
     latest_result_id: Mapped[int | None]
     reported_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
@@ -202,6 +202,7 @@ class Result(Base):
     study: Mapped[Study] = relationship(back_populates="results")
     findings: Mapped[list[Finding]] = relationship(back_populates="result")
     regions: Mapped[list[Region]] = relationship(back_populates="result")
+    measurements: Mapped[list[MeasurementRow]] = relationship(back_populates="result")
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="result")
 
 
@@ -233,6 +234,26 @@ class Region(Base):
     landmarks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     result: Mapped[Result] = relationship(back_populates="regions")
+
+
+class MeasurementRow(Base):
+    """One measurement of a result: per view (``scope`` "view", ``view`` set) or for the
+    study (``scope`` "study"; ``view`` is the view it is read on, if one). ``lines``: the
+    polylines it is measured between, in pixels of ``sop_instance_uid`` (the view's image)."""
+
+    __tablename__ = "measurements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # e.g. "adi_mm"
+    scope: Mapped[str] = mapped_column(String(8))  # "view" | "study"
+    view: Mapped[str | None] = mapped_column(String(16))
+    value: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(16))  # UCUM: "mm", "deg"
+    sop_instance_uid: Mapped[str | None] = mapped_column(UID)
+    lines: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    result: Mapped[Result] = relationship(back_populates="measurements")
 
 
 class Delivery(Base):
@@ -280,7 +301,7 @@ class MetricCount(Base):
 
 
 class MetricDelta(Base):
-    """One change to a metric, written by a trigger (migration 0006), folded in later."""
+    """One change to a metric, written by a trigger (migration 0007), folded in later."""
 
     __tablename__ = "metric_deltas"
 

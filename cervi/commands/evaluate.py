@@ -80,6 +80,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"  at {values['threshold']:.2f}: sensitivity {values['sensitivity']:.3f}"
             f" specificity {values['specificity']:.3f}"
         )
+    for name, error in metrics.get("measurements", {}).items():
+        target = ""
+        if "target" in error:
+            target = f"  (target {error['target']}: {'met' if error['met'] else 'NOT met'})"
+        print(
+            f"  {name:32s} MAE {error['mae']:.2f} {error['unit']}, p95 {error['p95']:.2f}"
+            f" (n={error['n']}){target}"
+        )
     ablation = metrics.get("ablation")
     if ablation:
         print(

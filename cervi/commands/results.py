@@ -17,6 +17,8 @@ from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
 from storage.queries import (
     EXPORT_COLUMNS,
+    FINDING_FIELDS,
+    MEASUREMENT_FIELDS,
     InvalidCursor,
     Position,
     StudyFilter,
@@ -46,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="every matching study, one row per label")
     _add_filters(export)
     export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument(
+        "--measurements",
+        action="store_true",
+        help="one row per measurement (name, view, value, unit) instead of per label",
+    )
     export.set_defaults(func=run_export)
 
 
@@ -112,10 +119,12 @@ def run_list(args: argparse.Namespace) -> int:
             item["state"],
             str(item["result"]["version"]) if item["result"] else "",
             _leading(item["result"]),
+            _key_measurements(item["result"]),
         )
         for item in items
     ]
-    print_table(("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)"), rows)
+    header = ("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)", "ADI (mm)")
+    print_table(header, rows)
     print(f"{len(items)} of {page.total} studies")
     if page.next_cursor:
         print(f"next page: --cursor {page.next_cursor}")
@@ -130,6 +139,19 @@ def _leading(result: dict[str, Any] | None) -> str:
         return "none"
     present.sort(key=lambda f: -f["probability"])
     return ", ".join(f"{f['label']} {100 * f['probability']:.0f}%" for f in present)
+
+
+def _key_measurements(result: dict[str, Any] | None) -> str:
+    """The atlantodental interval in flexion and its change from extension, where measured."""
+    if not result:
+        return ""
+    values = {(m["name"], m["view"]): m["value"] for m in result.get("measurements", [])}
+    parts = []
+    if ("adi_mm", "flexion") in values:
+        parts.append(f"flexion {values[('adi_mm', 'flexion')]:.1f}")
+    if ("adi_change_mm", None) in values:
+        parts.append(f"change {values[('adi_change_mm', None)]:+.1f}")
+    return ", ".join(parts)
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -149,24 +171,25 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Stream every matching study to stdout: one query, one session, constant memory."""
-    _query(args, _export, _filter(args, limit=0, offset=0), args.format)
+    _query(args, _export, _filter(args, limit=0, offset=0), args)
     return 0
 
 
-def _export(session: Session, where: StudyFilter, output: str) -> None:
-    rows = export_rows(session, where)
-    if output == "json":
-        _write_json(rows, sys.stdout)
+def _export(session: Session, where: StudyFilter, args: argparse.Namespace) -> None:
+    rows = export_rows(session, where, measurements=args.measurements)
+    fields = (*EXPORT_COLUMNS, *(MEASUREMENT_FIELDS if args.measurements else FINDING_FIELDS))
+    if args.format == "json":
+        _write_json(rows, fields, sys.stdout)
     else:
         writer = csv.writer(sys.stdout)
-        writer.writerow(EXPORT_COLUMNS)
+        writer.writerow(fields)
         writer.writerows(rows)
 
 
-def _write_json(rows: Iterable[tuple[Any, ...]], out: TextIO) -> None:
+def _write_json(rows: Iterable[tuple[Any, ...]], fields: tuple[str, ...], out: TextIO) -> None:
     """A JSON array of objects, written one record at a time."""
     out.write("[")
     for n, row in enumerate(rows):
         out.write(",\n  " if n else "\n  ")
-        out.write(json.dumps(dict(zip(EXPORT_COLUMNS, row, strict=True))))
+        out.write(json.dumps(dict(zip(fields, row, strict=True))))
     out.write("\n]\n")

@@ -40,6 +40,7 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation
 from dicom_node import codes
 from dicom_node.sr import _checks as checks
 from dicom_node.sr import _content as content
+from dicom_node.sr import _measure as measure
 from dicom_node.sr import read
 from dicom_node.sr._document import (
     SERIES_NUMBER,
@@ -68,8 +69,11 @@ class CerviImagingMeasurementReport(CerviReport):
     Content: device observer = the model (TID 1004); Image Library (TID 1600) with the source
     images and their views; "Imaging Measurements": per view, neutral first (OHIF's basic
     viewer shows the first group's image), a TID 1410 group (tracking identifier and UID, the
-    ROI as a closed SCOORD POLYLINE, the leading findings' probabilities as at most five NUM
-    items in percent, TID 4019); "Qualitative Evaluations": per label, Present/Absent (CODE)
+    ROI as a closed SCOORD POLYLINE, TID 4019) and a TID 1501 group with the view's name and
+    its measurements (NUM, mm and deg, INFERRED FROM the SCOORD lines they are measured
+    between); once, after the first view's groups, TID 1501 study groups with the calls (a
+    Comment per label: present/absent, probability, threshold) and the study measurements
+    (``dicom_node.sr._measure``); "Qualitative Evaluations": per label, Present/Absent (CODE)
     with its probability (NUM, inferred from the images the model used) and TID 4019 with the
     threshold as a parameter under it; for a demo model, the "not for diagnostic use" notice.
     Every group in "Imaging Measurements" has an outline: OHIF 3.13 fails on one without.
@@ -107,11 +111,20 @@ class CerviImagingMeasurementReport(CerviReport):
         checks.check_prediction(prediction, images)
         base = (study, prediction.model.sha256, str(result_version))
         labels = sorted(prediction.labels, key=lambda lab: list(codes.LABELS).index(lab.key))
-        groups: list[Any] = [
-            content.view_group(prediction.regions[v], images[v], labels, prediction.model, base)
-            for v in content.SHOWN_ORDER
-            if v in prediction.regions
-        ]
+        model = prediction.model
+        shown = [v for v in content.SHOWN_ORDER if v in prediction.regions]
+        groups: list[Any] = []
+        for v in shown:
+            groups.append(content.view_group(prediction.regions[v], images[v], model, base))
+            found = measure.view_measurement_group(
+                v, images[v], prediction.measurements, model, base
+            )
+            if found is not None:
+                groups.append(found)
+            if v == shown[0]:  # the study's results once, on the view OHIF opens
+                groups += measure.study_groups(
+                    labels, prediction.measurements, dict(images), prediction.regions, model, base
+                )
         used = [images[v] for v in VIEWS if v in prediction.views_used]
         evaluations: list[hsr.ContentItem] = [
             content.label_evaluation(lab, used, prediction.model) for lab in labels
@@ -153,6 +166,32 @@ class CerviImagingMeasurementReport(CerviReport):
             key: read.is_(read.code_value(item), codes.PRESENT)
             for key, item in read.label_evaluations(self).items()
         }
+
+    @property
+    def measurements(self) -> dict[str, float]:
+        """{name: value} as ``inference.measurements`` names them: ``adi_mm_flexion`` for a
+        value of one view (the view of the image its lines are on), ``adi_change_mm`` for the
+        study."""
+        views = read.library_views(self)
+        values = {}
+        for group in self._groups(codes.VIEW_MEASUREMENTS):
+            for key, value, uid, _ in read.measurements(group):
+                values[f"{key}_{views[uid]}" if uid else key] = value
+        for group in self._groups(codes.STUDY_RESULTS):
+            for key, value, _, _ in read.measurements(group):
+                values[key] = value
+        return values
+
+    @property
+    def calls(self) -> list[str]:
+        """The study's calls as the study groups show them ("AA instability PRESENT 91% (thr
+        44%)"), in order."""
+        return [
+            str(item.TextValue)
+            for group in self._groups(codes.STUDY_RESULTS)
+            for item in read.children(group)
+            if item.ValueType == "TEXT" and read.is_(item, codes.COMMENT)
+        ]
 
     @property
     def regions(self) -> dict[str, tuple[float, float, float, float]]:

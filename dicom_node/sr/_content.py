@@ -149,13 +149,12 @@ def leading(labels: Iterable[LabelPrediction], n: int = MAX_NUM_PER_GROUP) -> li
 def view_group(
     region: RegionOfInterest,
     image: Dataset,
-    labels: Sequence[LabelPrediction],
     model: ModelIdentity,
     base: tuple[str, ...],
 ) -> hsr.PlanarROIMeasurementsAndQualitativeEvaluations:
-    """TID 1410 for one view: the ROI as a closed POLYLINE on that image, and as NUM items the
-    leading findings' probabilities in percent (what OHIF shows beside the ROI). No finding
-    site: OHIF would show it as one more label, named by its SNOMED code."""
+    """TID 1410 for one view: the region the model read, as a closed POLYLINE on that image.
+    Probabilities are study-level and stand once in the study groups (``_measure``), not
+    here. No finding site: OHIF would show it as one more label, named by its SNOMED code."""
     x0, y0, x1, y1 = region.box
     points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]], dtype=float)
     roi = hsr.ImageRegion(
@@ -166,12 +165,6 @@ def view_group(
             referenced_sop_instance_uid=image.SOPInstanceUID,
         ),
     )
-    measurements = [
-        hsr.Measurement(
-            name=codes.PROBABILITIES[lab.key], value=percent(lab.probability), unit=codes.PERCENT
-        )
-        for lab in leading(labels)
-    ]
     return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=tracking(
             "roi", region.view, base, f"Upper cervical ROI, {region.view}"
@@ -179,7 +172,6 @@ def view_group(
         referenced_region=roi,
         finding_type=codes.UPPER_CERVICAL_REGION,
         algorithm_id=algorithm_id(model),
-        measurements=measurements,
         qualitative_evaluations=demo_evaluations(model),
     )
 

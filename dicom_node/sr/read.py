@@ -118,3 +118,25 @@ def box(group: Dataset) -> tuple[str, tuple[float, float, float, float]]:
     xs, ys = data[0::2], data[1::2]
     ref = next(children(region)).ReferencedSOPSequence[0].ReferencedSOPInstanceUID
     return str(ref), (min(xs), min(ys), max(xs), max(ys))
+
+
+def measurements(group: Dataset) -> list[tuple[str, float, str | None, list[list[float]]]]:
+    """(measurement key, value, SOP Instance UID of its first line or None, every line's
+    points flattened) for each NUM of ``group`` whose concept is a Cervi measurement."""
+    found = []
+    for item in children(group):
+        if item.ValueType != "NUM" or not item.get("ConceptNameCodeSequence"):
+            continue
+        key = next((k for k, c in codes.MEASUREMENTS.items() if is_(item, c)), None)
+        if key is None:
+            continue
+        lines = [c for c in children(item) if c.ValueType == "SCOORD"]
+        uid = (
+            str(lines[0].ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+            if lines
+            else None
+        )
+        found.append(
+            (key, num_value(item), uid, [[float(v) for v in c.GraphicData] for c in lines])
+        )
+    return found

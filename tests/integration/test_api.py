@@ -102,6 +102,10 @@ def test_study_detail_has_views_results_regions_and_deliveries(api) -> None:
     assert detail["instances"][0]["view_rule"] == "series_description_flexion"
     assert [r["version"] for r in detail["results"]] == [2, 1]
     assert detail["results"][0]["regions"][0]["box"] == [10, 20, 110, 220]
+    adi, motion = detail["results"][0]["measurements"]
+    assert (adi["name"], adi["view"], adi["value"], adi["unit"]) == ("adi_mm", "flexion", 4.0, "mm")
+    assert adi["lines"] == [[[40.0, 60.0], [60.0, 60.0]]]
+    assert (motion["scope"], motion["view"], motion["unit"]) == ("study", None, "deg")
     assert detail["results"][0]["deliveries"][0]["last_error"] == "C-STORE status 0xA900"
     assert _get(base, "/api/v1/studies/9.9.9").status_code == 404
 

@@ -45,8 +45,11 @@ def test_list_is_a_readable_table_with_filters(config: str, capsys) -> None:
         "(p",
         ">=",
         "threshold)",
+        "ADI",
+        "(mm)",
     ]
-    assert "atlantoaxial_instability 91%" in out and lines[-1] == "3 of 3 studies"
+    assert "atlantoaxial_instability 91%" in out and "flexion 4.0" in out
+    assert lines[-1] == "3 of 3 studies"
     code, out = _run(capsys, "results", "list", "--config", config, "--state", "receiving")
     assert out.splitlines()[-1] == "1 of 1 studies" and "1.2.3.2" in out
 
@@ -70,6 +73,17 @@ def test_export_csv_and_json_have_one_row_per_label(config: str, capsys) -> None
     assert rows[0]["probability"] == "0.91" and rows[0]["present"] == "True"
     _, out = _run(capsys, "results", "export", "--config", config, "--format", "json")
     assert len(json.loads(out)) == 5  # 2 + 2 labels, and one row for the unanalysed study
+
+
+def test_export_measurements_has_one_row_per_measurement(config: str, capsys) -> None:
+    _, out = _run(
+        capsys, "results", "export", "--config", config, "--measurements", "--patient-id", "P1"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["name"], r["view"], r["value"], r["unit"]) for r in rows] == [
+        ("adi_mm", "flexion", "4.0", "mm"),
+        ("occiput_c1_motion_deg", "", "15.0", "deg"),
+    ]
 
 
 def test_bad_filters_are_refused_clearly(config: str, capsys) -> None:

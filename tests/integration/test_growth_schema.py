@@ -1,4 +1,4 @@
-"""Migrations 0005 and 0006 on SQLite and PostgreSQL: the latest result and reported version on
+"""Migrations 0006 and 0007 on SQLite and PostgreSQL: the latest result and reported version on
 each study, the metric counters, taken from the rows already there and kept by triggers after."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from storage.tables import (
 LATENCY_BOUNDS = ("100", "250", "500", "1000", "2500", "5000", "10000", "+Inf")
 
 
-def _rows_at_0004(engine: Engine) -> None:
-    """Two studies as revision 0004 knew them: one analysed twice, one still receiving."""
+def _rows_at_0005(engine: Engine) -> None:
+    """Two studies as revision 0005 knew them: one analysed twice, one still receiving."""
     now = utcnow().isoformat()
     with engine.begin() as c:
         for n, state in ((1, "analysed"), (2, "receiving")):
@@ -112,8 +112,8 @@ def test_upgrade_takes_the_latest_result_and_the_counts_from_existing_rows(
     database_url: str,
 ) -> None:
     engine = make_engine(database_url)
-    upgrade(engine, "0004")
-    _rows_at_0004(engine)
+    upgrade(engine, "0005")
+    _rows_at_0005(engine)
     upgrade(engine)
     with engine.connect() as c:
         rows = c.execute(
@@ -127,7 +127,7 @@ def test_upgrade_takes_the_latest_result_and_the_counts_from_existing_rows(
     assert counters["analysis_latency_bucket"]["100"] == 0  # every bound has its row
     assert counters["analysis_latency_sum"][""] == 900
 
-    command.downgrade(alembic_config(engine), "0004")
+    command.downgrade(alembic_config(engine), "0005")
     columns = {c["name"] for c in inspect(engine).get_columns("studies")}
     assert {"latest_result_id", "reported_version"}.isdisjoint(columns)
     assert "metric_counts" not in inspect(engine).get_table_names()

@@ -19,6 +19,7 @@ from storage import queries
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.queries import (
     EXPORT_COLUMNS,
+    FINDING_FIELDS,
     InvalidCursor,
     Position,
     StudyFilter,
@@ -187,7 +188,10 @@ def test_export_streams_every_row_in_one_query(
     monkeypatch.setattr(queries, "EXPORT_BATCH", 2)  # many fetches of a few rows each
     engine: Engine = sessions.kw["bind"]
     with _statements(engine) as statements, sessions() as session:
-        rows = [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in export_rows(session, where)]
+        rows = [
+            dict(zip(EXPORT_COLUMNS + FINDING_FIELDS, row, strict=True))
+            for row in export_rows(session, where)
+        ]
     assert rows == _expected_export(sessions, where)
     assert len(rows) > STUDIES if where.finding is None else len(rows) > 2
     assert len(statements) == 1
@@ -201,7 +205,7 @@ def test_cli_export_writes_csv_and_json(
     expected = _expected_export(sessions, StudyFilter())
     assert main(["results", "export", "--config", str(config)]) == 0
     reader = csv.DictReader(io.StringIO(capsys.readouterr().out))
-    assert tuple(reader.fieldnames or ()) == EXPORT_COLUMNS
+    assert tuple(reader.fieldnames or ()) == EXPORT_COLUMNS + FINDING_FIELDS
     text_rows = [{k: ("" if v is None else str(v)) for k, v in row.items()} for row in expected]
     assert list(reader) == text_rows
     assert main(["results", "export", "--config", str(config), "--format", "json"]) == 0

@@ -21,7 +21,7 @@ from cervi.bootstrap import Service, build_service
 from cervi.settings import Destination
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from storage.db import transaction
-from storage.tables import Delivery, Finding, Instance, Region, Result, Study
+from storage.tables import Delivery, Finding, Instance, MeasurementRow, Region, Result, Study
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
 from tests.support.analyser import FixedAnalyser
@@ -115,12 +115,22 @@ def test_a_complete_study_is_analysed_and_its_sr_stored(
             for f in session.scalars(select(Finding).where(Finding.result_id == result.id))
         }
         regions = list(session.scalars(select(Region).where(Region.result_id == result.id)))
+        rows = list(
+            session.scalars(select(MeasurementRow).where(MeasurementRow.result_id == result.id))
+        )
     assert findings["atlantoaxial_instability"].present and not findings["c2_c3_fusion"].present
+    adi = {r.view: r for r in rows if r.name == "adi_mm"}
+    assert sorted(adi) == sorted(VIEWS) and adi["flexion"].unit == "mm"
+    assert adi["flexion"].sop_instance_uid == next(
+        r.sop_instance_uid for r in regions if r.view == "flexion"
+    )
+    assert {r.name for r in rows if r.scope == "study"} >= {"adi_change_mm", "c2_c3_motion_deg"}
     assert sorted(r.view for r in regions) == sorted(VIEWS)
     report = read_report(dcmread(result.sr_path))
     assert isinstance(report, CerviImagingMeasurementReport)
     assert report.StudyInstanceUID == study_uid
     assert report.probabilities["atlantoaxial_instability"] == pytest.approx(0.91)
+    assert report.measurements["adi_mm_flexion"] == pytest.approx(adi["flexion"].value)
     assert report.SOPInstanceUID == result.sr_sop_instance_uid
 
 

@@ -45,6 +45,34 @@ def test_views_give_one_row_per_result_and_one_column_per_label(
     assert long == 4
 
 
+def test_measurement_views_give_one_column_per_measurement(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = build_service(make_settings(database_url, tmp_path))
+    seed(service, tmp_path)
+    with service.engine.connect() as connection:
+        wide = connection.execute(
+            text(
+                "SELECT study_uid, version, adi_mm_flexion, adi_mm_neutral, occiput_c1_motion_deg"
+                " FROM latest_study_measurements WHERE adi_mm_flexion > 3 ORDER BY study_uid"
+            )
+        ).all()
+        long = connection.execute(
+            text(
+                "SELECT study_uid, version, view, value, unit FROM measurement_results"
+                " WHERE name = 'adi_mm' ORDER BY study_uid, version"
+            )
+        ).all()
+    service.stop()
+    assert [tuple(r) for r in wide] == [("1.2.3.0", 2, pytest.approx(4.0), None, 15.0)]
+    assert [tuple(r) for r in long] == [
+        ("1.2.3.0", 1, "flexion", 4.0, "mm"),
+        ("1.2.3.0", 2, "flexion", 4.0, "mm"),
+        ("1.2.3.1", 1, "flexion", 1.5, "mm"),
+        ("1.2.3.1", 2, "flexion", 1.5, "mm"),
+    ]
+
+
 def test_the_views_migration_downgrades_and_upgrades(database_url: str, tmp_path: Path) -> None:
     from alembic import command
 

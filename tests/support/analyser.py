@@ -14,6 +14,7 @@ from inference.result import (
     StudyPrediction,
     UnreadableImage,
 )
+from tests.support.results import measurements
 
 LABELS = {
     "atlantoaxial_instability": 0.91,
@@ -57,4 +58,5 @@ class FixedAnalyser:
             views_used=tuple(v for v in ("extension", "neutral", "flexion") if v in datasets),
             regions=regions,
             model=IDENTITY,
+            measurements=measurements({view: (8.0, 10.0, 40.0, 50.0) for view in datasets}),
         )

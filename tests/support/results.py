@@ -11,9 +11,11 @@ from pydicom.uid import generate_uid
 
 from dicom_node import codes
 from dicom_node.sr import read
+from inference.measurements import report
 from inference.result import (
     VIEWS,
     LabelPrediction,
+    Measurement,
     ModelIdentity,
     RegionOfInterest,
     StudyPrediction,
@@ -46,6 +48,7 @@ def prediction(
     probabilities: tuple[float, ...] = (0.91, 0.04, 0.4321, 0.33, 0.725, 0.1),
     model: ModelIdentity = DEMO_MODEL,
     boxes: dict[str, tuple[float, float, float, float]] | None = None,
+    measured: bool = True,
 ) -> StudyPrediction:
     boxes = boxes or {
         "extension": (10.0, 12.5, 60.0, 70.0),
@@ -56,7 +59,47 @@ def prediction(
         LabelPrediction(key, p, 0.5) for key, p in zip(LABEL_KEYS, probabilities, strict=True)
     )
     regions = {view: RegionOfInterest(view, box) for view, box in boxes.items()}
-    return StudyPrediction(labels, tuple(boxes), regions, model)
+    found = measurements(boxes) if measured else ()
+    return StudyPrediction(labels, tuple(boxes), regions, model, found)
+
+
+#: Where the eleven points sit in an ROI box, as fractions of its width and height.
+_POINTS = {
+    "c1_anterior_arch": (0.55, 0.45),
+    "dens_tip": (0.45, 0.35),
+    "posterior_dens": (0.35, 0.5),
+    "basion": (0.45, 0.2),
+    "opisthion": (0.1, 0.2),
+    "hard_palate": (0.9, 0.1),
+    "c1_posterior_tubercle": (0.1, 0.5),
+    "c2_inferior_anterior": (0.55, 0.85),
+    "c2_inferior_posterior": (0.3, 0.85),
+    "c3_superior_anterior": (0.55, 0.92),
+    "c3_superior_posterior": (0.3, 0.92),
+}
+ADI_MM = {"extension": 1.8, "neutral": 2.4, "flexion": 4.1}
+
+
+def measurements(boxes: dict[str, tuple[float, float, float, float]]) -> tuple[Measurement, ...]:
+    """Plausible measurements of the views in ``boxes``, their points inside each box."""
+    points = {
+        view: {
+            name: [x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)] for name, (fx, fy) in _POINTS.items()
+        }
+        for view, (x0, y0, x1, y1) in boxes.items()
+    }
+    values: dict[str, float] = {}
+    for i, view in enumerate(v for v in VIEWS if v in boxes):
+        values[f"adi_mm_{view}"] = ADI_MM[view]
+        values[f"occiput_c1_angle_deg_{view}"] = 4.0 * i - 3.5
+        values[f"c2_c3_angle_deg_{view}"] = 2.5 * i + 1.25
+    values |= {
+        "dens_above_chamberlain_mm": 1.7,
+        "basion_dens_interval_mm": 6.2,
+        "c2_c3_disc_height_mm": 4.8,
+        "ossicle_gap_mm": 0.4,
+    }
+    return report(values, points, {view: (0.5, 0.5) for view in boxes})
 
 
 def to_bytes(ds: Dataset) -> bytes:

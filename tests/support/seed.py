@@ -7,7 +7,15 @@ from pathlib import Path
 
 from cervi.bootstrap import Service
 from storage.db import transaction
-from storage.tables import Delivery, Finding, Instance, Region, Result, Study
+from storage.tables import (
+    Delivery,
+    Finding,
+    Instance,
+    MeasurementRow,
+    Region,
+    Result,
+    Study,
+)
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
@@ -89,6 +97,24 @@ def seed(service: Service, tmp_path: Path) -> None:
                             x1=110,
                             y1=220,
                             landmarks={"dens_tip": [50.0, 60.0]},
+                        ),
+                        MeasurementRow(
+                            result_id=result.id,
+                            name="adi_mm",
+                            scope="view",
+                            view="flexion",
+                            value=4.0 if p_inst >= 0.5 else 1.5,
+                            unit="mm",
+                            sop_instance_uid=f"1.2.3.{n}.1",
+                            lines=[[[40.0, 60.0], [60.0, 60.0]]],
+                        ),
+                        MeasurementRow(
+                            result_id=result.id,
+                            name="occiput_c1_motion_deg",
+                            scope="study",
+                            value=7.5 * version,
+                            unit="deg",
+                            lines=[],
                         ),
                         Delivery(
                             result_id=result.id,

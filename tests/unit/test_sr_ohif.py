@@ -50,7 +50,10 @@ def test_ohif_problems_knows_which_groups_break_the_viewer(images: dict[str, Dat
         relationship_type=inferred,
     )
     only_image = _with_group(from_bytes(to_bytes(build(images))), source)
-    assert ohif_problems(only_image) == ["group 3: no outline (SCOORD), the whole viewer fails"]
+    added = len(read.measurement_groups(only_image)) - 1
+    assert ohif_problems(only_image) == [
+        f"group {added}: no outline (SCOORD), the whole viewer fails"
+    ]
     outline = hsr.ScoordContentItem(
         name=Code("111030", "DCM", "Image Region"),
         graphic_type=hsr.GraphicTypeValues.POINT,
@@ -71,10 +74,11 @@ def test_ohif_problems_knows_which_groups_break_the_viewer(images: dict[str, Dat
 def test_tiny_probabilities_are_written_above_zero(images: dict[str, Dataset]) -> None:
     """OHIF shows a NUM of 0 as an empty value (" %"): a probability of 3e-7 must not round to
     it, and the DS text stays short."""
-    tiny = prediction((0.91, 3e-7, 0.4321, 2e-7, 0.725, 0.999999987))  # the fifth of five shown
+    tiny = prediction((0.91, 3e-7, 0.4321, 2e-7, 0.725, 0.999999987))
     ds = from_bytes(to_bytes(build(images, prediction=tiny)))
     nums = [
-        c for g in read.measurement_groups(ds) for c in read.children(g) if c.ValueType == "NUM"
+        read.child(item, codes.PROBABILITIES[key])
+        for key, item in read.label_evaluations(ds).items()
     ]
     written = {c.ConceptNameCodeSequence[0].CodeMeaning: c.MeasuredValueSequence[0] for c in nums}
     assert float(written["P(AA dislocation)"].NumericValue) == pytest.approx(3e-5)

@@ -101,13 +101,17 @@ def white_mask(rgb: NDArray[np.int16]) -> NDArray[np.bool_]:
 
 
 def edge_offsets(
-    mask: NDArray[np.bool_], points: list[list[float]], search: int = 12
+    mask: NDArray[np.bool_],
+    points: list[list[float]],
+    search: int = 12,
+    hidden: NDArray[np.bool_] | None = None,
 ) -> dict[str, tuple[int, float]]:
     """For each edge of the axis-aligned rectangle through ``points`` (page pixels): the shift,
     across the edge, at which ``mask`` covers most of it, and that coverage (0..1).
 
     Coverage at a shift counts the edge's pixels (corners left out) that have a masked pixel
-    within one pixel across the edge, so a dashed line of 4 on, 4 off covers about half.
+    within one pixel across the edge, so a dashed line of 4 on, 4 off covers about half. Pixels
+    where ``hidden`` is set (under a label box) count neither way.
     """
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
@@ -118,13 +122,17 @@ def edge_offsets(
     rows = np.arange(round(top + margin_y), round(bottom - margin_y))
     height, width = mask.shape
 
+    unseen = hidden if hidden is not None else np.zeros_like(mask)
+
     def coverage_h(y: int) -> float:
         band = mask[max(y - 1, 0) : min(y + 2, height), :][:, cols]
-        return float(band.any(axis=0).mean()) if band.size else 0.0
+        seen = ~unseen[max(y - 1, 0) : min(y + 2, height), :][:, cols].any(axis=0)
+        return float(band.any(axis=0)[seen].mean()) if band.size and seen.any() else 0.0
 
     def coverage_v(x: int) -> float:
         band = mask[:, max(x - 1, 0) : min(x + 2, width)][rows, :]
-        return float(band.any(axis=1).mean()) if band.size else 0.0
+        seen = ~unseen[:, max(x - 1, 0) : min(x + 2, width)][rows, :].any(axis=1)
+        return float(band.any(axis=1)[seen].mean()) if band.size and seen.any() else 0.0
 
     found = {}
     for name, at, coverage in (

@@ -3,9 +3,12 @@ of Cervi's SR reader (the rules of OHIF's cornerstone-dicom-sr ``getSopClassHand
 
 - Only the "Imaging Measurements" container (DCM 126010) is read; each measurement group becomes
   one annotation, drawn from its SCOORD on the image that the SCOORD references.
-- Its text lines are the group's NUM items, ``"<concept meaning>: <value, 2 decimals> <unit
-  code value>"``, then a finding site (SCT 363698007) as ``"363698007: <meaning>"``; at most
-  five lines are drawn.
+- A group with a SCOORD at its top level (TID 1410) is drawn from that SCOORD; its text lines
+  are the group's NUM items, ``"<concept meaning>: <value, 2 decimals> <unit code value>"``,
+  then a finding site (SCT 363698007) as ``"363698007: <meaning>"``.
+- A group without one (TID 1501) is drawn from each NUM's SCOORD (INFERRED FROM, the first
+  one); its text lines are its Comments (DCM 121106) as ``"<text>: "``, then its NUM items.
+- At most five lines are drawn.
 - A group that yields no SCOORD (none at its top level, and none INFERRED FROM a NUM) makes the
   whole viewer fail ("Something went wrong") as soon as the SR is opened; so does an SR with no
   group at all that yields one.
@@ -22,6 +25,7 @@ IMAGING_MEASUREMENTS = ("DCM", "126010")
 TRACKING_IDENTIFIER = ("DCM", "112039")
 TRACKING_UID = ("DCM", "112040")
 FINDING_SITE = ("SCT", "363698007")
+COMMENT = ("DCM", "121106")
 MAX_LINES = 5
 
 
@@ -34,6 +38,7 @@ class ShownGroup:
     sop_instance_uid: str
     points: list[list[float]]  # image pixels (column, row), as in the SR
     lines: list[str]  # the text box, top to bottom
+    outline: bool = True  # a region outline (TID 1410), not measurement lines (TID 1501)
 
 
 def _concept(item: Dataset) -> tuple[str, str]:
@@ -58,10 +63,12 @@ def js_fixed(value: float, digits: int = 2) -> str:
 
 
 def _line(num: Dataset) -> str:
+    """A NUM's line; OHIF writes a value of 0 as nothing (``NumericValue ? ... : ''``)."""
     measured = num.MeasuredValueSequence[0]
     unit = measured.MeasurementUnitsCodeSequence[0].CodeValue
     meaning = num.ConceptNameCodeSequence[0].CodeMeaning
-    return f"{meaning}: {js_fixed(float(measured.NumericValue))} {unit}"
+    value = float(measured.NumericValue)
+    return f"{meaning}: {js_fixed(value) if value else ''} {unit}"
 
 
 def groups_without_scoord(sr: Dataset) -> list[str]:
@@ -85,21 +92,31 @@ def groups_without_scoord(sr: Dataset) -> list[str]:
 
 
 def shown_groups(sr: Dataset) -> list[ShownGroup]:
-    """The groups with a top-level SCOORD (TID 1410), as OHIF shows them, in document order."""
+    """The groups OHIF draws, as it shows them, in document order; ``points`` are those of the
+    top-level SCOORD (TID 1410) or of the first NUM's first SCOORD (TID 1501)."""
     shown = []
     for group in _groups(sr):
         items = list(group.get("ContentSequence", []))
         scoord = next((i for i in items if i.ValueType == "SCOORD"), None)
+        nums = [i for i in items if i.ValueType == "NUM" and "MeasuredValueSequence" in i]
+        lines = [_line(i) for i in nums]
         if scoord is None:
-            continue
+            scoord = next(
+                (c for i in nums for c in i.get("ContentSequence", []) if c.ValueType == "SCOORD"),
+                None,
+            )
+            if scoord is None:
+                continue
+            comments = [f"{i.TextValue}: " for i in items if _concept(i) == COMMENT]
+            lines = comments + lines
+        else:
+            lines += [
+                f"{FINDING_SITE[1]}: {i.ConceptCodeSequence[0].CodeMeaning}"
+                for i in items
+                if _concept(i) == FINDING_SITE
+            ][:1]
         data = [float(v) for v in scoord.GraphicData]
         sop = str(scoord.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
-        lines = [_line(i) for i in items if i.ValueType == "NUM" and "MeasuredValueSequence" in i]
-        lines += [
-            f"{FINDING_SITE[1]}: {i.ConceptCodeSequence[0].CodeMeaning}"
-            for i in items
-            if _concept(i) == FINDING_SITE
-        ][:1]
         tracking = next(str(i.TextValue) for i in items if _concept(i) == TRACKING_IDENTIFIER)
         shown.append(
             ShownGroup(
@@ -108,6 +125,7 @@ def shown_groups(sr: Dataset) -> list[ShownGroup]:
                 sop_instance_uid=sop,
                 points=[data[k : k + 2] for k in range(0, len(data), 2)],
                 lines=lines[:MAX_LINES],
+                outline=any(i.ValueType == "SCOORD" for i in items),
             )
         )
     return shown

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
 from pydicom import Dataset
 
 from cervi.bootstrap import build_service
@@ -62,36 +64,70 @@ def open_in_ohif(
     window: tuple[int, int] = (1280, 800),
 ) -> tuple[list[ShownGroup], dict[str, Any]]:
     groups = shown_groups(sr)
+    images = list(dict.fromkeys(g.sop_instance_uid for g in groups))
+    # per image, a group with text first: the driver waits for a label to know the image is
+    # drawn, and a region outline has none
+    ordered = sorted(groups, key=lambda g: (images.index(g.sop_instance_uid), not g.lines))
     targets = [
         {
-            "name": re.sub(r"[^A-Za-z0-9]+", "-", g.tracking_identifier).strip("-"),
+            "name": target_name(g),
             "sopInstanceUID": g.sop_instance_uid,
             "trackingUID": g.tracking_uid,
             "points": g.points,
         }
-        for g in groups
+        for g in ordered
     ]
     url = viewer.study_url(sr.StudyInstanceUID, sr.SeriesInstanceUID)
     return groups, run_driver(deps, url, targets, artifacts, window=window)
 
 
+def label_boxes(shape: tuple[int, ...], boxes: list[dict[str, float] | None]) -> NDArray[np.bool_]:
+    """The screenshot's pixels under the other groups' label boxes (their text hides what is
+    drawn or burned in there)."""
+    hidden = np.zeros(shape, dtype=bool)
+    for box in boxes:
+        if box and box["width"] and box["height"]:
+            top, left = int(box["top"]), int(box["left"])
+            hidden[top : int(top + box["height"]) + 1, left : int(left + box["width"]) + 1] = True
+    return hidden
+
+
+def target_name(group: ShownGroup) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", group.tracking_identifier).strip("-")
+
+
 def check_views(groups: list[ShownGroup], result: dict[str, Any], burned_in: bool = True) -> None:
-    """Every ROI group's labels in the DOM, and its outline on the screenshot where the SR's
-    coordinates put it on that image (the outline burned into the pixels marks the spot; where
-    ``burned_in`` is false, the outline is checked against the SR's coordinates alone); the
-    label box not cut off by the viewport's right edge."""
+    """Every group's lines in the DOM, on its own image, the label box not cut off by the
+    viewport's right edge; every region outline on the screenshot where the SR's coordinates
+    put it on that image (the outline burned into the pixels marks the spot; where
+    ``burned_in`` is false, the outline is checked against the SR's coordinates alone)."""
     assert result["ok"], result.get("error")
-    seen = {view["sopInstanceUID"]: view for view in result["views"]}
-    assert set(seen) == {g.sop_instance_uid for g in groups}
+    seen = {view["name"]: view for view in result["views"]}
+    assert set(seen) == {target_name(g) for g in groups}
     for group in groups:
-        view = seen[group.sop_instance_uid]
-        assert view["labels"] == group.lines, group.tracking_identifier
-        assert view["otherLabels"] == [], "one annotation per image"
+        view = seen[target_name(group)]
+        assert view["sopInstanceUID"] == group.sop_instance_uid, group.tracking_identifier
+        shown = [line.rstrip() for line in view["labels"] or []]
+        assert shown == [line.rstrip() for line in group.lines], group.tracking_identifier
+        same_image = {
+            g.tracking_uid for g in groups if g.sop_instance_uid == group.sop_instance_uid
+        }
+        assert set(view["otherLabels"]) <= same_image, "an annotation of another image shown"
         box, port = view["textBox"], view["viewportRect"]
         assert box["left"] + box["width"] <= port["left"] + port["width"], "label cut off"
+        if not group.outline:
+            continue
         rgb = load_rgb(Path(view["screenshot"]))
-        drawn = edge_offsets(annotation_mask(rgb), view["expected"])
-        burned = edge_offsets(white_mask(rgb), view["expected"]) if burned_in else None
+        others = [
+            v["textBox"]
+            for v in seen.values()
+            if v is not view and v["sopInstanceUID"] == view["sopInstanceUID"]
+        ]
+        hidden = label_boxes(rgb.shape[:2], others)
+        drawn = edge_offsets(annotation_mask(rgb), view["expected"], hidden=hidden)
+        burned = (
+            edge_offsets(white_mask(rgb), view["expected"], hidden=hidden) if burned_in else None
+        )
         for edge in ("top", "bottom", "left", "right"):
             where = f"{group.tracking_identifier}, {edge} edge"
             assert drawn[edge][1] >= 0.3, f"{where}: no ROI outline drawn ({drawn[edge]})"
@@ -110,10 +146,29 @@ def test_ohif_shows_cervi_sr_labels_and_rois_on_each_view(
     sr = cervi_report(images)
     store(pacs, *images.values(), sr)
     assert groups_without_scoord(sr) == []  # any such group breaks the whole viewer
-    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts)
+    # a reading screen: the study groups' labels run to the right of the skull base
+    groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts, window=(1600, 1000))
     assert result["ok"], result.get("error")
-    assert [g.sop_instance_uid for g in groups] == [images[v].SOPInstanceUID for v in SHOWN_ORDER]
+    rois = [g for g in groups if g.outline]
+    assert [g.sop_instance_uid for g in rois] == [images[v].SOPInstanceUID for v in SHOWN_ORDER]
     check_views(groups, result)
+    # each view named on its image, every label called once, on the neutral view
+    lines = {
+        v: [
+            line
+            for g in groups
+            if g.sop_instance_uid == images[v].SOPInstanceUID
+            for line in g.lines
+        ]
+        for v in SHOWN_ORDER
+    }
+    for view in SHOWN_ORDER:
+        assert f"{view.upper()} view: " in lines[view]
+        assert any(line.startswith("ADI: ") and line.endswith(" mm") for line in lines[view])
+    calls = [line for line in lines["neutral"] if "(thr " in line]
+    assert len(calls) == 6 and not any(
+        "(thr " in line for v in ("flexion", "extension") for line in lines[v]
+    )
     # What a person sees without touching anything: the first group's image, the neutral view
     # (OHIF offers no way, in the basic mode, to step to a group on another image).
     assert result["views"][0]["shownBy"] == "ohif"
@@ -194,8 +249,11 @@ def test_a_phantom_study_through_cervi_opens_in_ohif(
     assert groups_without_scoord(sr) == []
     groups, result = open_in_ohif(viewer, viewer_deps, sr, artifacts, window=(1600, 1000))
     assert result["ok"], result.get("error")
-    assert len(groups) == 3 and all(g.lines for g in groups)
+    assert len([g for g in groups if g.outline]) == 3
     check_views(groups, result, burned_in=False)
+    shown = [line for g in groups for line in g.lines]
+    assert sum("(thr " in line for line in shown) == 6
+    assert sum(line.endswith(" view: ") for line in shown) == 3
 
 
 def wait_for_sr(pacs: Orthanc, orthanc_study: str, timeout: float = 60) -> str:

@@ -145,7 +145,8 @@ def test_a_page_costs_the_same_number_of_queries_whatever_its_size(
     for limit in (2, 20):
         with _statements(engine) as statements, sessions() as session:
             list_studies(session, StudyFilter(limit=limit))
-        assert len(statements) == 4  # the page (keys, then rows), its findings, the count
+        # the page (keys, then rows), its findings, its measurements, the count
+        assert len(statements) == 5
 
 
 def test_bad_cursors_are_refused() -> None:

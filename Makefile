@@ -11,7 +11,7 @@ CONFIG ?= config.yaml
 DEBIAN_TEST_PACKAGES := orthanc orthanc-dicomweb dcmtk dicom3tools postgresql
 DEBIAN_PYTHON        := python3 python3-venv python3-dev
 
-.PHONY: serve test lint model constraints debian-python debian-test postgres viewer-deps clean
+.PHONY: serve test fuzz lint model constraints debian-python debian-test postgres viewer-deps clean
 
 serve: $(VENV)/.runtime
 	$(BIN)/cervi db upgrade --config $(CONFIG)
@@ -20,6 +20,11 @@ serve: $(VENV)/.runtime
 test: $(VENV)/.dev debian-test postgres viewer-deps
 	$(BIN)/ruff check --quiet .
 	TCP_NODELAY=1 $(BIN)/python -m pytest
+
+# The fuzz tier at length (make test runs it for about a minute): FUZZ_EXAMPLES per test.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(VENV)/.dev
+	CERVI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) TCP_NODELAY=1 $(BIN)/python -m pytest tests/fuzz
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -64,7 +69,7 @@ viewer-deps:
 # set (seed 2) is only evaluated.
 MODEL_WORK ?= var/model
 MODEL_OUT  ?= models
-MODEL_VERSION := 0.4.0
+MODEL_VERSION := 0.4.1
 RUN := $(MODEL_WORK)/run
 model: $(VENV)/.dev
 	$(BIN)/cervi synth --out $(MODEL_WORK)/train-s1 --studies 1600 --seed 1 --workers 2

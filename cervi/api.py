@@ -1,22 +1,25 @@
-"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results.
+"""The HTTP API (FastAPI): health and metrics for operations, ``/api/v1`` for results, and the
+operator console (``cervi.console``) at ``/``.
 
 Bearer tokens with roles (``cervi.auth``) guard ``/api/v1``: a reader reads, an operator also
 reprocesses and retries, and each write (and each refused one) leaves an audit row naming the
-token. ``/health`` and ``/metrics`` stay open for load balancers and Prometheus. Domain errors
-become HTTP codes here and nowhere else.
+token; the console takes the same tokens. ``/health`` and ``/metrics`` stay open for load
+balancers and Prometheus. Domain errors become HTTP codes here and nowhere else.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 
 from cervi import api_models as m
 from cervi import metrics
 from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
+from cervi.console import mount_console
 from storage.db import current_revision, ping, transaction
 from storage.instances import add_audit
 from storage.queries import (
@@ -30,6 +33,13 @@ from storage.queries import (
 from storage.states import StudyState
 
 DATE = r"^\d{8}$"
+# Integers the database can compare with: versions and ids are 32-bit columns, OFFSET takes a
+# 64-bit one. A larger number is a 422 here, not a 500 from the driver.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# Free text the database can hold: PostgreSQL refuses NUL in text, which would be a 500.
+TEXT = r"^[^\x00]{0,256}$"
+UID_PATH = Annotated[str, Path(pattern=r"^[0-9.]{1,64}$", description="a DICOM UID")]
 STATE = f"^({'|'.join(StudyState)})$"
 
 
@@ -37,6 +47,9 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Cervi", version="0.1.0", summary="Cervical spine AI results")
     app.state.service = service
     app.state.tokens = TokenBook(service.settings.api)
+    # The label keys the running model reports, as an enum: OpenAPI lists them and an unknown
+    # key is a 422, not a filter that silently matches nothing.
+    label = enum.StrEnum("Label", {key: key for key in service.label_keys()})  # type: ignore[misc]
 
     def audit(kind: str, principal: Principal, **fields: Any) -> None:
         with transaction(service.sessions) as session:
@@ -50,7 +63,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
-        """Database reachable and migrated, free disk above the threshold, listener running."""
+        """Database reachable and migrated, free disk above the threshold, listener running and
+        not saturated (503 with ``status: degraded`` otherwise)."""
         body = _health(service)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
@@ -59,25 +73,22 @@ def create_app(service: Service) -> FastAPI:
         """Counters and gauges in the Prometheus text format."""
         with service.sessions() as session:
             body = metrics.render(session)
+        body += metrics.render_model(service.model_identity())
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
-    @app.get(
-        "/api/v1/studies",
-        tags=["studies"],
-        response_model=m.StudyList,
-        dependencies=[Depends(READER)],
-    )
     def studies(
-        patient_id: str | None = None,
-        accession_number: str | None = Query(None, alias="accession"),
+        patient_id: str | None = Query(None, pattern=TEXT),
+        accession_number: str | None = Query(None, alias="accession", pattern=TEXT),
         date_from: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         date_to: str | None = Query(None, pattern=DATE, description="YYYYMMDD, inclusive"),
         state: str | None = Query(None, pattern=STATE),
-        finding: str | None = Query(None, description="label key present in the latest result"),
+        finding: str | None = Query(
+            None, pattern=TEXT, description="label key present in the latest result"
+        ),
         min_probability: float | None = Query(None, ge=0, le=1),
-        model_version: str | None = None,
+        model_version: str | None = Query(None, pattern=TEXT),
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=INT64_MAX),
         cursor: str | None = Query(
             None, description="next_cursor of the previous page: the page after it (keyset)"
         ),
@@ -97,7 +108,7 @@ def create_app(service: Service) -> FastAPI:
             date_from=date_from,
             date_to=date_to,
             state=state,
-            finding=finding,
+            finding=str(finding) if finding is not None else None,
             min_probability=min_probability,
             model_version=model_version,
             limit=limit,
@@ -114,13 +125,22 @@ def create_app(service: Service) -> FastAPI:
             "items": page.items,
         }
 
+    # The enum exists only now, so it is given to FastAPI as a type, not as a string annotation.
+    studies.__annotations__["finding"] = label | None
+    app.get(
+        "/api/v1/studies",
+        tags=["studies"],
+        response_model=m.StudyList,
+        dependencies=[Depends(READER)],
+    )(studies)
+
     @app.get(
         "/api/v1/studies/{study_uid}",
         tags=["studies"],
         response_model=m.StudyDetail,
         dependencies=[Depends(READER)],
     )
-    def study(study_uid: str) -> dict[str, Any]:
+    def study(study_uid: UID_PATH) -> dict[str, Any]:
         """One study: its views (and the rule that named each), result versions, deliveries."""
         with service.sessions() as session:
             detail = study_detail(session, study_uid)
@@ -134,7 +154,9 @@ def create_app(service: Service) -> FastAPI:
         response_class=FileResponse,
         dependencies=[Depends(READER)],
     )
-    def structured_report(study_uid: str, version: int | None = Query(None, ge=1)) -> FileResponse:
+    def structured_report(
+        study_uid: UID_PATH, version: int | None = Query(None, ge=1, le=INT32_MAX)
+    ) -> FileResponse:
         """The SR of the newest (or the given) result version, as application/dicom."""
         with service.sessions() as session:
             path = sr_path(session, study_uid, version)
@@ -149,7 +171,7 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.Accepted,
     )
     def reprocess(
-        study_uid: str, principal: Annotated[Principal, Depends(OPERATOR)]
+        study_uid: UID_PATH, principal: Annotated[Principal, Depends(OPERATOR)]
     ) -> dict[str, str]:
         """Analyse the study again as a new result version (operators only)."""
         found = service.reprocess(study_uid)
@@ -166,7 +188,8 @@ def create_app(service: Service) -> FastAPI:
         response_model=m.Accepted,
     )
     def retry_delivery(
-        delivery_id: int, principal: Annotated[Principal, Depends(OPERATOR)]
+        delivery_id: Annotated[int, Path(ge=1, le=INT32_MAX)],
+        principal: Annotated[Principal, Depends(OPERATOR)],
     ) -> dict[str, str]:
         """Send a waiting or failed delivery again now (operators only)."""
         found = service.retry_delivery(delivery_id)
@@ -176,6 +199,7 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such delivery")
         return {"detail": "delivery queued"}
 
+    mount_console(app, service)
     return app
 
 
@@ -199,10 +223,18 @@ def _health(service: Service) -> dict[str, Any]:
     free_mb = service.files.free_mb()
     minimum = service.settings.storage.min_free_disk_mb
     disk = {"ok": free_mb >= minimum, "free_mb": round(free_mb), "min_free_mb": minimum}
+    load = service.listener.load()
     listener = {
-        "ok": service.started,
+        # Saturated: a new sender would be refused now (connections or associations at the limit).
+        "ok": service.started and not load.saturated,
         "ae_title": service.settings.node.ae_title,
         "port": service.listener.port if service.started else None,
+        "saturated": load.saturated,
+        "connections": load.connections,
+        "max_connections": load.max_connections,
+        "associations": load.associations,
+        "max_associations": load.max_associations,
+        "refusals": load.refusals,
         "tls_port": service.tls_listener.port if service.started and service.tls_listener else None,
     }
     ok = database["ok"] and disk["ok"] and listener["ok"]

@@ -31,6 +31,17 @@ class RegionOut(BaseModel):
     landmarks: dict[str, list[float]]
 
 
+class DomainScoreOut(BaseModel):
+    """The model's domain gate on one view: refused when ``distance`` exceeds ``threshold``
+    (``distance`` null: not finite)."""
+
+    view: str
+    sop_instance_uid: str
+    distance: float | None
+    threshold: float
+    in_domain: bool
+
+
 class DeliveryOut(BaseModel):
     id: int
     destination: str
@@ -49,6 +60,7 @@ class ResultSummary(BaseModel):
     version: int
     outcome: str
     reason: str | None
+    reason_code: str | None
     model_name: str | None
     model_version: str | None
     views_used: list[str]
@@ -63,6 +75,7 @@ class ResultDetail(ResultSummary):
     sr_sop_instance_uid: str | None
     measurements: list[MeasurementDetail]  # type: ignore[assignment]
     regions: list[RegionOut]
+    domain: list[DomainScoreOut]
     deliveries: list[DeliveryOut]
 
 

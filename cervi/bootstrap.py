@@ -22,9 +22,11 @@ from cervi.settings import Settings
 from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
 from dicom_node.tls import ServerTls
+from inference.result import LABELS, ModelIdentity
 from storage.counts import FOLD_BATCH, fold_deltas
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
+from storage.orphans import sweep_orphans
 from storage.studies import requeue_interrupted
 from storage.tables import utcnow
 
@@ -36,6 +38,10 @@ ASSEMBLY_SWEEP_SECONDS = 60
 RETENTION_SECONDS = 3600
 # How often the metric deltas written by triggers are folded into their totals.
 METRICS_FOLD_SECONDS = 60
+# Files no row names are removed at start and this often; with PostgreSQL the store may be
+# shared by several nodes, so only files this old (no write takes that long to commit).
+ORPHAN_SWEEP_SECONDS = 3600
+SHARED_STORE_GRACE_SECONDS = 3600
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Service:
         swept = self.files.sweep_temporary()
         if swept:
             logger.warning("removed unfinished writes left by a crash", extra={"files": swept})
+        sweep_orphans(self.sessions, self.files, self._orphan_grace())
         warm_up()  # highdicom loads the standard's tables once, not inside the first result
         with transaction(self.sessions) as session:
             interrupted = requeue_interrupted(session, utcnow())
@@ -112,10 +119,28 @@ class Service:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            sweep_orphans,
+            args=(self.sessions, self.files, SHARED_STORE_GRACE_SECONDS),
+            trigger="interval",
+            seconds=ORPHAN_SWEEP_SECONDS,
+            id="orphan-sweep",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
         self.delivery_loop.start()
-        for listener in self.listeners:
-            listener.start()
         self.started = True
+        try:
+            for listener in self.listeners:
+                listener.start()
+        except OSError:  # e.g. the port is taken: stop what runs, the caller names the cause
+            self.stop()
+            raise
+
+    def _orphan_grace(self) -> float:
+        """At start: SQLite means one process owns the store, so nothing is mid-write."""
+        return 0.0 if self.engine.dialect.name == "sqlite" else SHARED_STORE_GRACE_SECONDS
 
     def fold_metrics(self) -> int:
         """Fold the metric deltas into their totals, in batches; returns how many went."""
@@ -130,6 +155,25 @@ class Service:
     def reprocess(self, study_uid: str) -> bool:
         """Analyse the study again as a new result version; False when there is no such study."""
         return self.assembler.reprocess(study_uid)
+
+    def label_keys(self) -> tuple[str, ...]:
+        """The label keys results carry: the model's own, else the demo label set."""
+        try:
+            labels = getattr(self.analyser, "labels", None)
+        except Exception:
+            logger.exception("the model cannot be loaded", extra={"event": "model_unavailable"})
+            labels = None
+        return tuple(labels) if labels else LABELS
+
+    def model_identity(self) -> ModelIdentity | None:
+        """The model that analyses studies; None when it cannot be loaded."""
+        if self.analyser is None:
+            return None
+        try:
+            return self.analyser.identity
+        except Exception:
+            logger.exception("the model cannot be loaded", extra={"event": "model_unavailable"})
+            return None
 
     def retry_delivery(self, delivery_id: int) -> bool:
         """Make a delivery due now; False when there is no such delivery."""
@@ -164,6 +208,8 @@ def listener_config(settings: Settings, tls: bool = False) -> ListenerConfig:
         port=int(node.tls.port if tls else node.port),  # type: ignore[arg-type]
         allowed_callers=tuple(CallerRule(c.ae_title, c.host) for c in node.allowed_callers),
         max_associations=node.max_associations,
+        max_connections=node.max_connections,
+        max_connections_per_peer=node.max_connections_per_peer,
         max_pdu_size=node.max_pdu_size,
         acse_timeout=node.acse_timeout,
         dimse_timeout=node.dimse_timeout,

@@ -38,12 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CommandError(Exception):
+    """A failure the user can fix (a busy port, a missing model or folder): ``main`` prints the
+    message as one line naming the cause, no traceback, and exits with status 2."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except SettingsError as exc:
-        print(f"cervi: {exc}", file=sys.stderr)
+    except (SettingsError, CommandError) as exc:
+        print(f"cervi {args.command}: {exc}", file=sys.stderr)
         return 2
 
 
@@ -69,12 +74,19 @@ def open_runtime(args: argparse.Namespace, shift_px: int | None = None) -> Any:
     """The :class:`inference.runtime.CerviRuntime` that :func:`add_model_options` chose;
     ``shift_px`` overrides its test-time shift."""
     from cervi.settings import resolve_settings
-    from inference.runtime import TEST_TIME_SHIFT_PX, CerviRuntime  # onnxruntime: only here
+    from inference.runtime import (  # onnxruntime: only here
+        TEST_TIME_SHIFT_PX,
+        CerviRuntime,
+        ModelFileError,
+    )
 
     settings, _ = resolve_settings(args.config)
-    return CerviRuntime(
-        args.model or settings.inference.model,
-        args.roi_model or settings.inference.roi_model,
-        settings.inference.threads,
-        TEST_TIME_SHIFT_PX if shift_px is None else shift_px,
-    )
+    try:
+        return CerviRuntime(
+            args.model or settings.inference.model,
+            args.roi_model or settings.inference.roi_model,
+            settings.inference.threads,
+            TEST_TIME_SHIFT_PX if shift_px is None else shift_px,
+        )
+    except ModelFileError as exc:
+        raise CommandError(f"cannot load the model: {exc}") from None

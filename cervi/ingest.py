@@ -11,10 +11,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dicom_node.scp import ReceivedInstance, Rejection, StoreFailed, StoreOutcome
+from dicom_node.scp import ReceivedInstance, Rejection, StoreFailed, StoreOutcome, StoreRefused
 from storage.db import transaction
 from storage.files import InstanceStore, InvalidUID, StoreWriteError
 from storage.instances import (
@@ -110,6 +110,10 @@ class DatabaseSink:
                 if attempt == 2:
                     self._discard(record)
                     raise StoreFailed("database conflict on commit") from None
+            except DataError as exc:
+                # A value the database cannot hold: the same data would fail again.
+                self._discard(record)
+                raise StoreRefused(f"database refused a value: {type(exc).__name__}") from exc
             except SQLAlchemyError as exc:
                 self._discard(record)
                 raise StoreFailed(f"database commit failed: {type(exc).__name__}") from exc
@@ -121,15 +125,18 @@ class DatabaseSink:
         if known is None or known[1] != record.path:
             self.files.remove(record.path)
 
-    def reject(self, rejection: Rejection) -> None:
+    def reject(self, *rejections: Rejection) -> None:
+        """Audit rows for refusals, in one transaction however many (a flood of refused
+        connections must not take the database's write lock from the stores)."""
         with transaction(self.sessions) as session:
-            add_audit(
-                session,
-                rejection.kind,
-                calling_ae=(rejection.calling_ae or "")[:16] or None,
-                peer=(rejection.peer or "")[:64] or None,
-                status=rejection.status,
-                study_uid=rejection.study_uid,
-                sop_instance_uid=rejection.sop_instance_uid,
-                detail=rejection.detail,
-            )
+            for rejection in rejections:
+                add_audit(
+                    session,
+                    rejection.kind,
+                    calling_ae=(rejection.calling_ae or "")[:16] or None,
+                    peer=(rejection.peer or "")[:64] or None,
+                    status=rejection.status,
+                    study_uid=rejection.study_uid,
+                    sop_instance_uid=rejection.sop_instance_uid,
+                    detail=rejection.detail,
+                )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from inference.result import ModelIdentity
 from storage.counts import counts
 from storage.tables import DeliveryState
 
@@ -39,6 +40,13 @@ def render(session: Session) -> str:
         [(f'{{outcome="{outcome}"}}', n) for outcome, n in now.results.items()],
     )
     metric(
+        "cervi_not_analysed_total",
+        "counter",
+        "Result versions not analysed, by reason (outside_domain: the model's domain gate "
+        "refused a view).",
+        [(f'{{reason="{reason}"}}', n) for reason, n in now.not_analysed.items()],
+    )
+    metric(
         "cervi_delivery_backlog",
         "gauge",
         "Deliveries waiting to be sent.",
@@ -61,3 +69,28 @@ def render(session: Session) -> str:
     lines.append("# TYPE cervi_analysis_latency_ms histogram")
     lines.extend(f"cervi_analysis_latency_ms{suffix} {value:g}" for suffix, value in samples)
     return "\n".join(lines) + "\n"
+
+
+def render_model(identity: ModelIdentity | None) -> str:
+    """``cervi_model_info``: which model answers (name, version, file hash), Prometheus' info
+    idiom (a constant 1 with the facts as labels); nothing when no model could be loaded."""
+    if identity is None:
+        return ""
+    labels = ",".join(
+        f'{key}="{_escape(value)}"'
+        for key, value in (
+            ("name", identity.name),
+            ("version", identity.version),
+            ("sha256", identity.sha256),
+            ("demo", str(identity.demo).lower()),
+        )
+    )
+    return (
+        "# HELP cervi_model_info The model that analyses studies.\n"
+        "# TYPE cervi_model_info gauge\n"
+        f"cervi_model_info{{{labels}}} 1\n"
+    )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

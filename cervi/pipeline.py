@@ -2,7 +2,8 @@
 
 :class:`Pipeline` is what the dispatcher runs (``analyse`` and ``report_not_analysed``). Every
 path ends in a recorded state: ``analysed`` with its SR queued for delivery, ``not_analysed``
-(missing or unreadable views, also with an SR saying so), or ``failed`` with the reason. Only
+(missing or unreadable views, or a view the model's domain gate refused as unlike its training
+data; also with an SR saying so), or ``failed`` with the reason. Only
 the current version of a study is written as its state: a study re-opened by a late instance
 keeps ``receiving`` (its result row is kept all the same). The model is
 ``inference.runtime.CerviRuntime`` (its :class:`~inference.result.StudyPrediction` goes straight
@@ -27,17 +28,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from cervi.settings import InferenceSettings
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, DocumentReference
 from dicom_node.sr.key_image import CerviKeyImage
-from inference.result import VIEWS, ModelIdentity, StudyPrediction, UnreadableImage
+from inference.result import (
+    DOMAIN_REASON,
+    VIEWS,
+    DomainScore,
+    ModelIdentity,
+    StudyPrediction,
+    UnreadableImage,
+)
 from storage import deliveries, results, studies
 from storage.db import transaction
 from storage.files import InstanceStore
-from storage.states import StudyState
+from storage.states import NotAnalysedReason, StudyState
 from storage.tables import utcnow
 
 logger = logging.getLogger("cervi.pipeline")
 
 IMAGE_RULE = "image"  # views named by the ROI network's view head, not by a header rule
-# a result's outcome and the study state it leaves (DESIGN.md, "Study state")
+# a result's outcome and the study state it leaves (docs/views.md, "When a study is analysed")
 _OUTCOME_STATES = {"analysed": StudyState.ANALYSED, "not_analysed": StudyState.NOT_ANALYSED}
 
 
@@ -57,7 +65,8 @@ class Analyser(Protocol):
 
 class ModelAnalyser:
     """The shipped ONNX models (``inference.runtime``) behind :class:`Analyser`, loaded on
-    first use or by :meth:`load` (``cervi serve`` calls it at start to fail fast)."""
+    first use or by :meth:`load` (``cervi serve`` calls it at start to fail fast); a classifier
+    without a domain gate is refused."""
 
     def __init__(self, settings: InferenceSettings) -> None:
         self.settings = settings
@@ -67,16 +76,29 @@ class ModelAnalyser:
     def load(self) -> Any:
         with self._lock:
             if self._runtime is None:
-                from inference.runtime import CerviRuntime
+                from inference.runtime import CerviRuntime, ModelFileError
 
-                self._runtime = CerviRuntime(
+                runtime = CerviRuntime(
                     self.settings.model, self.settings.roi_model, self.settings.threads
                 )
+                if runtime.domain is None:
+                    # without its gate a model reports confident findings on any image
+                    raise ModelFileError(
+                        f"{self.settings.model}: no domain gate (cervi.domain); the service "
+                        "analyses only with one: fit it with 'cervi evaluate --validation-of' "
+                        "and export with --thresholds-from"
+                    )
+                self._runtime = runtime
             return self._runtime
 
     @property
     def identity(self) -> ModelIdentity:
         return self.load().model.identity
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label keys the model file declares."""
+        return tuple(self.load().labels)
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
         return self.load().analyse_datasets(datasets)
@@ -97,6 +119,18 @@ def _name_views(runtime: Any, datasets: Sequence[Dataset], free: Sequence[str]) 
             for d in detections
         ]
     )
+
+
+def _readable_headers(paths: Sequence[Path]) -> list[Dataset]:
+    """The headers of ``paths`` that can be read; an unreadable one is logged and left out, so
+    that the "not analysed" report is still made."""
+    headers = []
+    for path in paths:
+        try:
+            headers.append(dcmread(path, stop_before_pixels=True))
+        except Exception:
+            logger.exception("unidentified image header unreadable", extra={"path": str(path)})
+    return headers
 
 
 class Pipeline:
@@ -158,7 +192,15 @@ class Pipeline:
                 return
         unknown = self._name_by_image(views, unknown)
         if not views:
-            self._not_analysed(study_uid, version, {}, unknown, reason="no view identified")
+            self._not_analysed(
+                study_uid,
+                version,
+                {},
+                unknown,
+                missing=VIEWS,
+                reason="no view identified",
+                code=NotAnalysedReason.NO_VIEW,
+            )
             return
         try:
             datasets = {view: dcmread(path) for view, path in views.items()}
@@ -166,7 +208,31 @@ class Pipeline:
         except UnreadableImage as exc:
             view = str(exc.view)
             self._not_analysed(
-                study_uid, version, views, unknown, unreadable=[view], reason=f"unreadable {view}"
+                study_uid,
+                version,
+                views,
+                unknown,
+                unreadable=[view],
+                reason=f"unreadable {view}",
+                code=NotAnalysedReason.UNREADABLE,
+            )
+            return
+        if prediction.outside_domain:
+            # a view unlike the training data: the model's labels mean nothing for this study
+            refused = list(prediction.outside_domain)
+            logger.info(
+                "outside the model's training domain",
+                extra=_ids(study_uid, version) | {"views": refused},
+            )
+            self._not_analysed(
+                study_uid,
+                version,
+                views,
+                unknown,
+                outside_domain=refused,
+                reason=f"{DOMAIN_REASON}: {', '.join(refused)}",
+                code=NotAnalysedReason.OUTSIDE_DOMAIN,
+                domain=prediction.domain,
             )
             return
         latency_ms = 1000 * (time.perf_counter() - started)
@@ -209,7 +275,15 @@ class Pipeline:
             if self._already_recorded(session, study_uid, version):
                 return
         missing = [v for v in VIEWS if v not in views]
-        self._not_analysed(study_uid, version, views, unknown, missing=missing, reason=reason)
+        self._not_analysed(
+            study_uid,
+            version,
+            views,
+            unknown,
+            missing=missing,
+            reason=reason,
+            code=NotAnalysedReason.MISSING_VIEWS,
+        )
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -223,7 +297,7 @@ class Pipeline:
 
     def _name_by_image(self, views: dict[str, Path], unknown: list[Path]) -> list[Path]:
         """Images no header rule named fill the missing views when the image itself says which
-        (DESIGN.md, "View identification"); the decision is recorded as rule ``image``. Returns
+        (docs/views.md); the decision is recorded as rule ``image``. Returns
         the images still unnamed."""
         free = [v for v in VIEWS if v not in views]
         if not unknown or not free:
@@ -262,8 +336,11 @@ class Pipeline:
         unknown: Sequence[Path],
         *,
         reason: str,
+        code: NotAnalysedReason,
         missing: Sequence[str] = (),
         unreadable: Sequence[str] = (),
+        outside_domain: Sequence[str] = (),
+        domain: Mapping[str, DomainScore] | None = None,
     ) -> None:
         headers: dict[str, Dataset] = {}
         for view, path in views.items():
@@ -277,14 +354,24 @@ class Pipeline:
             self.analyser.identity,
             missing=missing,
             unreadable=unreadable,
-            unidentified=[dcmread(p, stop_before_pixels=True) for p in unknown],
+            outside_domain=[view for view in outside_domain if view in headers],
+            unidentified=_readable_headers(unknown),
             reason=reason,
             result_version=version,
             content_datetime=self.clock(),
             predecessor=self._predecessor(study_uid, version),
         )
         self._record(
-            study_uid, version, report, None, headers, None, outcome="not_analysed", reason=reason
+            study_uid,
+            version,
+            report,
+            None,
+            headers,
+            None,
+            outcome="not_analysed",
+            reason=reason,
+            code=code,
+            domain={v: score for v, score in (domain or {}).items() if v in headers},
         )
 
     def _predecessor(self, study_uid: str, version: int) -> DocumentReference | None:
@@ -305,6 +392,8 @@ class Pipeline:
         outcome: str,
         reason: str | None = None,
         extras: Sequence[Dataset] = (),
+        code: NotAnalysedReason | None = None,
+        domain: Mapping[str, DomainScore] | None = None,
     ) -> None:
         """Store the SR (and ``extras``, e.g. the key image), write the result rows and queue
         every object for every destination, in one transaction."""
@@ -325,6 +414,8 @@ class Pipeline:
             regions=prediction.regions if prediction else None,
             sources={view: str(ds.SOPInstanceUID) for view, ds in headers.items()},
             measurements=prediction.measurements if prediction else (),
+            reason_code=code.value if code else None,
+            domain=prediction.domain if prediction else domain,
         )
         with transaction(self.sessions) as session:
             result_id = results.add_result(session, study_uid, new)

@@ -2,12 +2,16 @@
 
 Precedence, highest first: ``CERVI_<SECTION>__<KEY>`` environment variables, the YAML file,
 the defaults below. Unknown keys are errors (``extra="forbid"``) so that a typo never silently
-falls back to a default. Load once in :func:`load_settings`; nothing here runs at import time.
+falls back to a default, and an error names where the bad value came from (the file or the
+environment variable). Relative paths written in the file are relative to the file's folder;
+those from the environment or the defaults to the working directory. Load once in
+:func:`load_settings`; nothing here runs at import time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +31,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 from sqlalchemy import make_url
 
 from dicom_node import assembly_rules, identity
@@ -79,12 +84,22 @@ class NodeSettings(_Section):
     tls: ListenerTlsSettings = Field(default_factory=ListenerTlsSettings)
     allowed_callers: list[AllowedCaller] = Field(default_factory=list)
     max_associations: int = Field(16, ge=1, le=1024)
+    max_connections: int = Field(64, ge=1, le=4096)
+    max_connections_per_peer: int = Field(24, ge=1, le=4096)
     max_pdu_size: int = Field(1_048_576, ge=4096, le=64 * 1_048_576)
     acse_timeout: float = Field(30, gt=0)
     dimse_timeout: float = Field(60, gt=0)
     network_timeout: float = Field(60, gt=0)
 
     _ae = field_validator("ae_title")(_check_ae_title)
+
+    @model_validator(mode="after")
+    def _connections_hold_associations(self) -> NodeSettings:
+        if self.max_connections < self.max_associations:
+            raise ValueError("max_connections must be at least max_associations")
+        if self.max_connections_per_peer > self.max_connections:
+            raise ValueError("max_connections_per_peer must be at most max_connections")
+        return self
 
     @model_validator(mode="after")
     def _some_port(self) -> NodeSettings:
@@ -309,6 +324,7 @@ class Settings(BaseSettings):
 def load_settings(path: Path | str | None = None) -> Settings:
     """Load settings from ``path`` (YAML) and the environment, or raise :class:`SettingsError`."""
     source_name = str(path) if path else "defaults"
+    loaded: Any = None
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -338,17 +354,59 @@ def load_settings(path: Path | str | None = None) -> Settings:
             return tuple(sources)
 
     try:
-        return _Loaded()
+        settings = _Loaded()
     except ValidationError as exc:
         raise SettingsError(_describe(exc, source_name)) from None
+    except SourceError as exc:  # a CERVI_* variable that is not valid JSON where JSON is due
+        raise SettingsError(f"environment: {exc}") from None
+    if path is not None:
+        _relative_to_file(settings, loaded or {}, path.parent)
+    return settings
+
+
+def _environment_variable(loc: tuple[str | int, ...]) -> str | None:
+    """The ``CERVI_*`` variable that set the value at ``loc`` (or a section above it), if any."""
+    present = {name.upper(): name for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        name = "CERVI_" + "__".join(str(part) for part in loc[:depth]).upper()
+        if name in present:
+            return present[name]
+    return None
 
 
 def _describe(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
+    lines = ["invalid configuration"]
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        lines.append(f"  {key}: {error['msg']}")
+        loc = error["loc"]
+        key = ".".join(str(part) for part in loc)
+        variable = _environment_variable(loc)
+        origin = f"environment variable {variable}" if variable else source
+        lines.append(f"  {key}: {error['msg']} (from {origin})")
     return "\n".join(lines)
+
+
+#: Settings that are paths (``storage.database_url``: when it is a SQLite file).
+PATH_KEYS = (("storage", "instance_dir"), ("inference", "model"), ("inference", "roi_model"))
+
+
+def _relative_to_file(settings: Settings, data: dict[str, Any], folder: Path) -> None:
+    """Make the relative paths that the file set (and no variable overrode) relative to it."""
+
+    def from_file(section: str, key: str) -> bool:
+        written = isinstance(data.get(section), dict) and key in data[section]
+        return written and _environment_variable((section, key)) is None
+
+    for section, key in PATH_KEYS:
+        value = getattr(getattr(settings, section), key)
+        if from_file(section, key) and not value.is_absolute():
+            setattr(getattr(settings, section), key, folder.resolve() / value)
+    if from_file("storage", "database_url"):
+        url = make_url(settings.storage.database_url)
+        database = url.database or ""
+        a_file = database not in ("", ":memory:") and not database.startswith("file:")
+        if url.get_backend_name() == "sqlite" and a_file and not Path(database).is_absolute():
+            url = url.set(database=str(folder.resolve() / database))
+            settings.storage.database_url = url.render_as_string(hide_password=False)
 
 
 DEFAULT_CONFIG = Path("config.yaml")

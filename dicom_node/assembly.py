@@ -1,6 +1,5 @@
 """Study assembly, pure: which study an instance belongs to, which view it shows, whether it is
-taken at all, whether its study is complete and what the quiet timer does (DESIGN.md, "Study
-state" and "View identification").
+taken at all, whether its study is complete and what the quiet timer does (docs/views.md).
 
 Everything here takes plain instance metadata and a clock value ``now`` and returns decisions;
 it opens no socket, file or session. ``cervi.assembler`` applies the decisions to the database

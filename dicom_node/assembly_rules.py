@@ -42,7 +42,7 @@ class Code:
 
 
 # Codes the default rules read (SNOMED CT). Flexion and Extension are the view modifiers that
-# DESIGN.md names; 122494005 is "cervical vertebral column structure", the code DICOM's
+# docs/views.md lists; 122494005 is "cervical vertebral column structure", the code DICOM's
 # "Cervical spine" (body part CSPINE) stands for.
 FLEXION = Code("SCT", "9964006", "Flexion")
 EXTENSION = Code("SCT", "24154002", "Extension")

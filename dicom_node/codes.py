@@ -4,7 +4,7 @@ Sources, in order of preference:
 
 - ``DCM``: DICOM PS3.16 Annex D (checked against pydicom's PS3.16-derived concept dictionary).
 - ``SCT``: SNOMED CT, only codes that PS3.16 itself lists (CID 92, CID 240, CID 4010, CID 4) or that
-  DESIGN.md names (9964006 Flexion, 24154002 Extension). No SNOMED code is invented here.
+  docs/views.md lists (9964006 Flexion, 24154002 Extension). No SNOMED code is invented here.
 - ``UCUM``: units.
 - ``99CERVI``: Cervi's private coding scheme for everything else (the labels, the probability
   and threshold concepts, view status). It is declared in every object that uses it through
@@ -80,8 +80,8 @@ LANGUAGE = Code("en-US", "RFC5646", "English (United States)")  # TID 1204, BCP 
 
 # --- SNOMED CT, verified ----------------------------------------------------------------------
 LATERAL_PROJECTION = Code("399067008", "SCT", "lateral")  # CID 4010 "DX View"
-FLEXION = Code("9964006", "SCT", "Flexion")  # CID 92; DESIGN.md
-EXTENSION = Code("24154002", "SCT", "Extension")  # CID 92; DESIGN.md
+FLEXION = Code("9964006", "SCT", "Flexion")  # CID 92; docs/views.md
+EXTENSION = Code("24154002", "SCT", "Extension")  # CID 92; docs/views.md
 SOURCE = Code("260753009", "SCT", "Source")  # TID 1601 image library entry (as highdicom)
 PRESENT = Code("52101004", "SCT", "Present")  # CID 240
 ABSENT = Code("272519000", "SCT", "Absent")  # CID 240
@@ -105,7 +105,7 @@ NOT_ANALYSED = _private("CERVI-NA", "Not analysed")
 INTENDED_USE = _private("CERVI-USE", "Intended use")
 NOT_FOR_DIAGNOSTIC_USE = _private("CERVI-NDX", "Not for diagnostic use")
 
-#: The default finding concept per label key (DESIGN.md, "The demo label set"), as
+#: The default finding concept per label key (docs/labels.md), as
 #: :mod:`inference.labels` defines it and training writes it into the model file.
 LABELS = MappingProxyType(
     {key: _private(value, meaning) for key, (value, meaning) in LABEL_CODES.items()}
@@ -174,13 +174,23 @@ VIEW_STATUS = MappingProxyType(
 #: "NOT ANALYSED, missing: 1.00 {views}" says what happened and why on the image itself.
 NOT_ANALYSED_MISSING = _private("CERVI-NA-MISS", "NOT ANALYSED, missing")
 NOT_ANALYSED_UNREADABLE = _private("CERVI-NA-UNRD", "NOT ANALYSED, unreadable")
+NOT_ANALYSED_OUTSIDE_DOMAIN = _private("CERVI-NA-OOD", "NOT ANALYSED, outside domain")
 VIEWS_UNIT = Code("{views}", "UCUM", "views")  # a count of views (UCUM annotation = unity)
 
 #: Values of a view status item.
 RECEIVED = _private("CERVI-RCVD", "Received")
 MISSING = _private("CERVI-MISS", "Missing")
 UNREADABLE = _private("CERVI-UNRD", "Unreadable")
-VIEW_STATES = MappingProxyType({"received": RECEIVED, "missing": MISSING, "unreadable": UNREADABLE})
+#: the model's domain gate refused the image (inference.domain): unlike what it was trained on
+OUTSIDE_DOMAIN = _private("CERVI-OOD", "Outside the model's training domain")
+VIEW_STATES = MappingProxyType(
+    {
+        "received": RECEIVED,
+        "missing": MISSING,
+        "unreadable": UNREADABLE,
+        "outside_domain": OUTSIDE_DOMAIN,
+    }
+)
 
 
 def label_for(code_value: str) -> str | None:

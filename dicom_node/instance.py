@@ -3,13 +3,15 @@ study assembly rules read. Plain data, no pixels and, unless needed, no patient 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydicom import Dataset
 from pydicom.uid import RE_VALID_UID
 
-# Header fields that view and accept rules may read (DESIGN.md, "View identification").
+# Header fields that view and accept rules may read (docs/views.md).
 RULE_FIELDS = (
     "Modality",
     "BodyPartExamined",
@@ -30,6 +32,9 @@ RULE_FIELDS = (
     "StudyTime",
 )
 CODE_SEQUENCES = ("ViewCodeSequence", "AnatomicRegionSequence")
+# DA is YYYYMMDD (PS3.5 6.2); senders also write YYYY-MM-DD or the ACR-NEMA YYYY.MM.DD,
+# sometimes with a time after it.
+_DATE = re.compile(r"(\d{4})[-.]?(\d{2})[-.]?(\d{2})")
 
 
 class MissingIdentifier(ValueError):
@@ -51,7 +56,7 @@ class InstanceMeta:
     @classmethod
     def from_dataset(cls, ds: Dataset) -> InstanceMeta:
         """Read identifiers and rule fields; raise :class:`MissingIdentifier` when one is bad."""
-        patient_id = str(ds.get("PatientID", "") or "").strip()
+        patient_id = _clean(str(ds.get("PatientID", "") or ""))
         if not patient_id:
             raise MissingIdentifier("PatientID is missing or empty")
         return cls(
@@ -61,7 +66,7 @@ class InstanceMeta:
             sop_class_uid=_uid(ds, "SOPClassUID"),
             patient_id=patient_id,
             accession_number=_text(ds, "AccessionNumber"),
-            study_date=_text(ds, "StudyDate"),
+            study_date=_date(ds, "StudyDate"),
             modality=_text(ds, "Modality"),
             header=header_fields(ds),
         )
@@ -80,11 +85,31 @@ def _uid(ds: Dataset, keyword: str) -> str:
     return text
 
 
+def _clean(text: str) -> str:
+    """Without NUL characters (padding by some senders; no database text column takes them)
+    and surrounding spaces."""
+    return text.replace("\x00", "").strip()
+
+
 def _text(ds: Dataset, keyword: str) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    return str(value).strip() or None
+    return _clean(str(value)) or None
+
+
+def _date(ds: Dataset, keyword: str) -> str | None:
+    """The date as YYYYMMDD, or None when it is not one (the header keeps what was sent)."""
+    text = _text(ds, keyword)
+    match = _DATE.match(text or "")
+    if match is None:
+        return None
+    year, month, day = match.groups()
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+    return year + month + day
 
 
 def header_fields(ds: Dataset) -> dict[str, Any]:
@@ -93,7 +118,7 @@ def header_fields(ds: Dataset) -> dict[str, Any]:
     for keyword in RULE_FIELDS:
         value = ds.get(keyword)
         if value is not None and value != "":
-            fields[keyword] = str(value) if not isinstance(value, int | float) else value
+            fields[keyword] = _clean(str(value)) if not isinstance(value, int | float) else value
     for keyword in CODE_SEQUENCES:
         codes = []
         for item in ds.get(keyword, []) or []:
@@ -107,7 +132,7 @@ def header_fields(ds: Dataset) -> dict[str, Any]:
 
 def _code(item: Dataset) -> dict[str, Any]:
     return {
-        "value": str(item.get("CodeValue", "")),
-        "scheme": str(item.get("CodingSchemeDesignator", "")),
-        "meaning": str(item.get("CodeMeaning", "")),
+        "value": _clean(str(item.get("CodeValue", ""))),
+        "scheme": _clean(str(item.get("CodingSchemeDesignator", ""))),
+        "meaning": _clean(str(item.get("CodeMeaning", ""))),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,14 +22,20 @@ from pydicom import dcmread
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import Verification
-from pynetdicom.transport import ThreadedAssociationServer
 
+from dicom_node._guard import GuardedServer, GuardLimits, Refusal
+from dicom_node._limits import Admission, ListenerLoad, RefusalRecorder
 from dicom_node.commitment import CommitmentSink, accept_reports, report_handler
 from dicom_node.instance import InstanceMeta, MissingIdentifier
+from dicom_node.pixels import CorruptPixelData, check_pixel_data
 from dicom_node.sop import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
 from dicom_node.status import RejectReason, RejectResult, RejectSource, Status
 
 logger = logging.getLogger("cervi.scp")
+
+# pynetdicom's state machine event for an invalid or unrecognised PDU (PS3.8 9.2, Evt19).
+INVALID_PDU = "Evt19"
+CLOSING = "Sta13"  # waiting for the transport connection to close
 
 
 class StoreOutcome(enum.StrEnum):
@@ -39,6 +46,11 @@ class StoreOutcome(enum.StrEnum):
 
 class StoreFailed(Exception):
     """The instance could not be made durable (write, commit or space); nothing was kept."""
+
+
+class StoreRefused(Exception):
+    """The instance's data cannot be kept as given (not a resource problem: a resend of the
+    same data would fail the same way); nothing was kept."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,9 @@ class InstanceSink(Protocol):
 
     def store(self, received: ReceivedInstance) -> StoreOutcome: ...
 
-    def reject(self, rejection: Rejection) -> None: ...
+    def reject(self, *rejections: Rejection) -> None:
+        """Audit the refusals (one transaction for all)."""
+        ...
 
     def has_space(self) -> bool: ...
 
@@ -89,6 +103,8 @@ class ListenerConfig:
     port: int
     allowed_callers: Sequence[CallerRule] = ()
     max_associations: int = 16
+    max_connections: int = 64
+    max_connections_per_peer: int = 24
     max_pdu_size: int = 1_048_576
     acse_timeout: float = 30
     dimse_timeout: float = 60
@@ -111,7 +127,9 @@ class Listener:
         self._ae = _make_ae(config)
         if commitment is not None:
             accept_reports(self._ae)
-        self._server: ThreadedAssociationServer | None = None
+        self._server: GuardedServer | None = None
+        self._admission = Admission(config.max_associations)
+        self._refusals: RefusalRecorder[Rejection] = RefusalRecorder(sink.reject, _overflow)
 
     @property
     def port(self) -> int:
@@ -120,20 +138,56 @@ class Listener:
             raise RuntimeError("listener is not running")
         return int(self._server.server_address[1])
 
+    def load(self) -> ListenerLoad:
+        """Connections and associations now, against their limits (for ``/health``)."""
+        server = self._server
+        connections = sum(server.connections().values()) if server else 0
+        return ListenerLoad(
+            connections=connections,
+            associations=self._admission.count() if server else 0,
+            max_connections=self.config.max_connections,
+            max_associations=self.config.max_associations,
+            refusals=self._refusals.count,
+        )
+
+    def flush_audit(self) -> None:
+        """Wait until every refusal so far has its audit row."""
+        self._refusals.flush()
+
     def start(self) -> None:
         handlers = [
-            (evt.EVT_REQUESTED, handle_requested, [self.config, self.sink]),
+            (
+                evt.EVT_REQUESTED,
+                handle_requested,
+                [self.config, self.sink, self._admission, self._refusals],
+            ),
             (evt.EVT_C_ECHO, handle_echo),
             (evt.EVT_C_STORE, handle_store, [self.sink]),
+            (evt.EVT_CONN_CLOSE, handle_conn_close),
+            (evt.EVT_FSM_TRANSITION, handle_transition, [self._refusals]),
         ]
         if self.commitment is not None:
             handlers.append(report_handler(self.commitment))
-        self._server = self._ae.start_server(
+        self._refusals.start()
+        limits = GuardLimits(
+            max_connections=self.config.max_connections,
+            max_connections_per_peer=self.config.max_connections_per_peer,
+            max_pdu_size=self.config.max_pdu_size,
+            acse_timeout=self.config.acse_timeout,
+            network_timeout=self.config.network_timeout,
+        )
+        server = self._ae.make_server(
             (self.config.host, self.config.port),
-            block=False,
             evt_handlers=handlers,
             ssl_context=self.config.ssl_context,
+            server_class=GuardedServer,
+            limits=limits,
+            on_refusal=self._guard_refusal,
         )
+        thread = threading.Thread(target=server.serve_forever, name="cervi-listener", daemon=True)
+        thread.start()
+        self._ae._servers.append(server)
+        self._server = server
         logger.info(
             "listening",
             extra={
@@ -142,6 +196,11 @@ class Listener:
                 "host": self.config.host,
                 "tls": self.config.ssl_context is not None,
             },
+        )
+
+    def _guard_refusal(self, refusal: Refusal) -> None:
+        self._refusals.record(
+            Rejection(kind=refusal.kind, calling_ae=None, peer=refusal.peer, detail=refusal.detail)
         )
 
     def stop(self, grace_seconds: float = 30.0) -> None:
@@ -161,12 +220,20 @@ class Listener:
                 continue
             logger.warning("aborting association at shutdown", extra={"peer": _peer(assoc)})
             assoc.abort()
+        self._refusals.stop()
         logger.info("listener stopped")
+
+
+def _overflow(dropped: int) -> Rejection:
+    detail = f"{dropped} refusals came faster than they could be recorded"
+    return Rejection(kind="refusals_not_recorded", calling_ae=None, peer=None, detail=detail)
 
 
 def _make_ae(config: ListenerConfig) -> AE:
     ae = AE(ae_title=config.ae_title)
-    ae.maximum_associations = config.max_associations
+    # pynetdicom counts every connection's thread, negotiating or not, against this; Cervi
+    # bounds connections in GuardedServer and established associations in handle_requested.
+    ae.maximum_associations = max(config.max_connections, config.max_associations)
     # Large PDUs: a 512x512x16 bit image in one PDU instead of 32 costs pynetdicom far less.
     ae.maximum_pdu_size = config.max_pdu_size
     ae.acse_timeout = config.acse_timeout
@@ -185,8 +252,15 @@ def _peer(assoc: object) -> str:
     return str(getattr(requestor, "address", "") or "")
 
 
-def handle_requested(event: Event, config: ListenerConfig, sink: InstanceSink) -> None:
-    """Refuse an association before negotiation: wrong called AE, unknown caller, no space."""
+def handle_requested(
+    event: Event,
+    config: ListenerConfig,
+    sink: InstanceSink,
+    admission: Admission,
+    refusals: RefusalRecorder[Rejection],
+) -> None:
+    """Refuse an association before negotiation: wrong called AE, unknown caller, no space,
+    or as many associations as ``max_associations`` already admitted."""
     primitive = event.assoc.requestor.primitive
     calling = str(primitive.calling_ae_title).strip()
     called = str(primitive.called_ae_title).strip()
@@ -215,16 +289,19 @@ def handle_requested(event: Event, config: ListenerConfig, sink: InstanceSink) -
             RejectSource.SERVICE_PROVIDER_PRESENTATION,
             "low_disk_rejected",
         )
+    elif not admission.admit(event.assoc):
+        reason, result, source, kind = (
+            RejectReason.LOCAL_LIMIT_EXCEEDED,
+            RejectResult.TRANSIENT,
+            RejectSource.SERVICE_PROVIDER_PRESENTATION,
+            "association_limit_rejected",
+        )
     else:
         return
+    detail = f"association rejected ({result.name.lower()}): called={called!r}"
+    refusals.record(Rejection(kind=kind, calling_ae=calling, peer=peer, detail=detail))
     event.assoc.acse.send_reject(result, source, reason)
     _wait_until_sent(event.assoc)
-    detail = f"association rejected ({result.name.lower()}): called={called!r}"
-    logger.warning(detail, extra={"event": kind, "calling_ae": calling, "peer": peer})
-    try:
-        sink.reject(Rejection(kind=kind, calling_ae=calling, peer=peer, detail=detail))
-    except Exception:
-        logger.exception("could not record the rejection", extra={"event": "audit_failed"})
 
 
 def _wait_until_sent(assoc: object, timeout: float = 2.0) -> None:
@@ -237,9 +314,38 @@ def _wait_until_sent(assoc: object, timeout: float = 2.0) -> None:
     dul = assoc.dul  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not dul.to_provider_queue.queue and dul.state_machine.current_state == "Sta13":
+        if not dul.to_provider_queue.queue and dul.state_machine.current_state == CLOSING:
             return
         time.sleep(0.001)
+
+
+def handle_conn_close(event: Event) -> None:
+    """Wake an acceptor still waiting for its A-ASSOCIATE-RQ when the connection is gone.
+
+    pynetdicom's association thread waits up to ``acse_timeout`` for the request even after
+    the peer has closed; until then the dead connection holds a slot (twenty connections
+    opened and closed at once would lock senders out for that long). ``None`` is what its
+    wait returns on timeout, so the thread ends at once, as after a timeout.
+    """
+    assoc = event.assoc
+    waiting = assoc.is_acceptor and assoc.requestor.primitive is None
+    if waiting and assoc.dul.to_user_queue.empty():
+        assoc.dul.to_user_queue.put(None)
+
+
+def handle_transition(event: Event, refusals: RefusalRecorder) -> None:
+    """Audit what the state machine refuses: a PDU it cannot decode or did not expect (once:
+    while closing, Sta13, the rest of the garbage is read and dropped)."""
+    if event.fsm_event != INVALID_PDU or event.current_state == CLOSING:
+        return
+    refusals.record(
+        Rejection(
+            kind="invalid_pdu",
+            calling_ae=None,
+            peer=_peer(event.assoc),
+            detail=f"invalid or unexpected PDU in {event.current_state}: association aborted",
+        )
+    )
 
 
 def handle_echo(event: Event) -> int:
@@ -280,7 +386,8 @@ def handle_store(event: Event, sink: InstanceSink) -> int:
 
     try:
         data = event.encoded_dataset(include_meta=True)
-        dataset = dcmread(BytesIO(data), stop_before_pixels=True)
+        # Whole, pixels too (a copy, not a decode): check_pixel_data compares their length.
+        dataset = dcmread(BytesIO(data))
     except Exception as exc:
         return refuse(
             Status.CANNOT_UNDERSTAND, "undecodable", f"cannot decode: {type(exc).__name__}"
@@ -290,11 +397,19 @@ def handle_store(event: Event, sink: InstanceSink) -> int:
         meta = InstanceMeta.from_dataset(dataset)
     except MissingIdentifier as exc:
         return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", str(exc))
+    except Exception as exc:  # a value pydicom cannot convert (an IS of letters, ...)
+        detail = f"cannot decode the header: {type(exc).__name__}"
+        return refuse(Status.CANNOT_UNDERSTAND, "undecodable", detail)
     if meta.sop_class_uid != request.AffectedSOPClassUID:
         return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", "SOPClassUID differs", meta)
     if meta.sop_instance_uid != request.AffectedSOPInstanceUID:
         detail = "SOPInstanceUID differs from the request"
         return refuse(Status.DATASET_DOES_NOT_MATCH, "bad_identifier", detail, meta)
+
+    try:
+        check_pixel_data(dataset, str(event.context.transfer_syntax))
+    except CorruptPixelData as exc:
+        return refuse(Status.CANNOT_UNDERSTAND, "corrupt_pixel_data", str(exc), meta)
 
     received = ReceivedInstance(
         meta=meta,
@@ -305,6 +420,8 @@ def handle_store(event: Event, sink: InstanceSink) -> int:
     )
     try:
         outcome = sink.store(received)
+    except StoreRefused as exc:
+        return refuse(Status.CANNOT_UNDERSTAND, "store_refused", str(exc), meta)
     except StoreFailed as exc:
         return refuse(Status.OUT_OF_RESOURCES, "store_failed", str(exc), meta)
     except Exception:

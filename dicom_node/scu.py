@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -87,6 +88,7 @@ class DimseDestination:
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout
         for sop_class_uid, syntaxes in _contexts(datasets).items():
             ae.add_requested_context(sop_class_uid, syntaxes)
+        where = f"{self.ae_title} at {self.host}:{self.port}"
         if self.commitment:
             ae.add_requested_context(StorageCommitmentPushModel)
         handlers = [report_handler(self.reports)] if self.reports is not None else []
@@ -103,16 +105,16 @@ class DimseDestination:
                 evt_handlers=handlers,
             )
         except OSError as exc:  # ssl.SSLError included: a failed handshake
-            return SendOutcome(Verdict.TRANSIENT, f"cannot connect: {exc}")
+            return SendOutcome(Verdict.TRANSIENT, f"cannot connect to {where}: {describe(exc)}")
         if assoc.is_rejected:
             result = getattr(assoc.acceptor.primitive, "result", None)
             verdict = Verdict.PERMANENT if result == RejectResult.PERMANENT else Verdict.TRANSIENT
-            return SendOutcome(verdict, f"association rejected ({verdict.value})")
+            return SendOutcome(verdict, f"association rejected ({verdict.value}) by {where}")
         if not assoc.is_established:
             if self.tls is not None:  # pynetdicom logs the handshake error, returns no reason
                 detail = "no association: TLS handshake failed, or the peer did not answer"
                 return SendOutcome(Verdict.TRANSIENT, detail)
-            return SendOutcome(Verdict.TRANSIENT, "association aborted or not answered")
+            return SendOutcome(Verdict.TRANSIENT, self._not_established(where))
         try:
             for ds in datasets:
                 response = assoc.send_c_store(ds)
@@ -131,6 +133,19 @@ class DimseDestination:
                 assoc.release()
         return SendOutcome(Verdict.DELIVERED, f"{len(datasets)} instance(s) stored")
 
+    def _not_established(self, where: str) -> str:
+        """Why no association came about. pynetdicom logs a failed connect but returns only an
+        aborted association, so the TCP connection is tried once more to name the cause."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                pass
+        except OSError as exc:
+            return f"cannot connect to {where}: {describe(exc)}"
+        return (
+            f"{where} took the connection but aborted the association or did not answer "
+            f"within {self.timeout:g} s"
+        )
+
     def _request_commitment(
         self, assoc: Association, transaction_uid: str, datasets: Sequence[Dataset]
     ) -> SendOutcome:
@@ -148,6 +163,17 @@ class DimseDestination:
             f"{len(datasets)} instance(s) stored, commitment requested",
             commitment_requested=True,
         )
+
+
+def describe(exc: OSError) -> str:
+    """A socket error in words: 'connection refused', 'timed out', 'unknown host ...'."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if isinstance(exc, TimeoutError):
+        return "timed out (no answer: host down or a firewall dropping packets)"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _contexts(datasets: Sequence[object]) -> dict[str, list[str]]:
@@ -196,8 +222,12 @@ class StowDestination:
                 code = response.status
         except urllib.error.HTTPError as exc:
             code = exc.code
-        except (OSError, urllib.error.URLError) as exc:
-            return SendOutcome(Verdict.TRANSIENT, f"cannot reach {self.name}: {exc}")
+        except urllib.error.URLError as exc:
+            reason = exc.reason if isinstance(exc.reason, OSError) else None
+            detail = describe(reason) if reason is not None else str(exc.reason)
+            return SendOutcome(Verdict.TRANSIENT, f"cannot reach {self.url}: {detail}")
+        except OSError as exc:
+            return SendOutcome(Verdict.TRANSIENT, f"cannot reach {self.url}: {describe(exc)}")
         if 200 <= code < 300:
             return SendOutcome(Verdict.DELIVERED, f"STOW-RS HTTP {code}")
         transient = code >= 500 or code in (408, 429)

@@ -6,7 +6,9 @@ against the truth and the view head's accuracy; and the dynamic-branch ablation:
 with only the neutral view, and with the views shuffled (a random non-identity permutation of the
 three images over the extension/neutral/flexion slots, seeded). ``measurements``: the mean
 absolute error of every reported measurement (``inference.measurements``) against the truth, in
-its unit, with the target it is held to where one is set.
+its unit, with the target it is held to where one is set. The domain gate: the fraction of
+views it passes (when the classifier carries one) and, with ``fit_domain_gate``, the gate fitted
+on these studies (``inference.domain.fit_domain``; meant for the validation split only).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pydicom
 
 from inference.dataset import StudyRecord, find_studies
+from inference.domain import fit_domain
 from inference.labels import VIEWS
 from inference.measurements import BY_KEY, truth_value
 from inference.metrics import (
@@ -46,9 +49,11 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[Iterable[StudyRecord]], Iterable[StudyRecord]] | None = None,
     only: Sequence[int] | None = None,
+    fit_domain_gate: bool = False,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics for the studies under ``data_dir`` (those at positions ``only`` of the sorted
-    folders, if given), and the raw arrays (for curves)."""
+    folders, if given), and the raw arrays (for curves). With ``fit_domain_gate``, the metrics
+    also carry ``domain.model``: the gate fitted on these studies' views (JSON)."""
     records = find_studies(data_dir)
     if only is not None:
         records = [records[i] for i in only]
@@ -57,11 +62,17 @@ def evaluate(
     y, full, neutral, shuffled, ious = [], [], [], [], []
     view_hits = []
     errors: dict[str, list[float]] = {}
-    for record in progress(records) if progress else records:
+    gate: dict[str, list[Any]] = {"inputs": [], "groups": [], "passed": []}
+    for number, record in enumerate(progress(records) if progress else records):
         images = {
             view: runtime.preprocess(pydicom.dcmread(path)) for view, path in record.files.items()
         }
-        result = runtime.analyse(images)
+        result, measured = runtime.analyse_measured(images)
+        for view, inputs in measured.items():
+            gate["inputs"].append(inputs)
+            gate["groups"].append(number)
+            if view in result.domain:
+                gate["passed"].append(result.domain[view].in_domain)
         y.append([record.labels.get(k, 0) for k in labels])
         full.append([result.probabilities[k] for k in labels])
         for view, region in result.regions.items():
@@ -96,6 +107,7 @@ def evaluate(
         "view_accuracy": float(np.mean(view_hits)) if view_hits else float("nan"),
     }
     metrics["measurements"] = measurement_errors(errors)
+    metrics["domain"] = _domain(gate, fit_domain_gate)
     arrays = {"labels": y_arr, "probabilities": full_arr}
     if neutral:
         keep = [i for i, r in enumerate(records) if set(r.files) == set(VIEWS)]
@@ -134,6 +146,25 @@ def measurement_errors(errors: dict[str, list[float]]) -> dict[str, dict[str, An
 def _measurement_order(name: str) -> int:
     keys = list(BY_KEY)
     return next(i for i, k in enumerate(keys) if name == k or name.startswith(f"{k}_"))
+
+
+def _domain(gate: dict[str, list[Any]], fit: bool) -> dict[str, Any]:
+    """The gate's pass rate on these views (if the model has a gate) and, with ``fit``, a gate
+    fitted on them."""
+    out: dict[str, Any] = {"views": len(gate["inputs"])}
+    if gate["passed"]:
+        out["pass_rate"] = float(np.mean(gate["passed"]))
+        out["refused"] = int(len(gate["passed"]) - sum(gate["passed"]))
+    if fit:
+        if not gate["inputs"]:
+            raise ValueError("the classifier has no 'features' output: cannot fit a domain gate")
+        features, distances, agreement = zip(*gate["inputs"], strict=True)
+        model, summary = fit_domain(
+            np.stack(features), np.stack(distances), np.array(agreement), np.array(gate["groups"])
+        )
+        out["fit"] = summary
+        out["model"] = model.to_json()
+    return out
 
 
 def _operating_point(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:

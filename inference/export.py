@@ -4,7 +4,10 @@ Every file carries, as ONNX ``metadata_props`` (strings; JSON where structured):
 (``roi`` | ``classifier``), ``cervi.version``, ``cervi.labels`` and ``cervi.codes`` (coding scheme,
 value, meaning), ``cervi.thresholds``, ``cervi.geometry`` (input spacing in mm and sizes),
 ``cervi.views``, ``cervi.landmarks``, ``cervi.recipe`` (the command that trained it),
-``cervi.data_seed``, ``cervi.train_config``, ``cervi.metrics`` and ``cervi.intended_use``.
+``cervi.data_seed``, ``cervi.train_config``, ``cervi.metrics``, ``cervi.intended_use`` and, in the
+classifier once fitted on the validation split, ``cervi.domain`` (the domain gate,
+``inference.domain``). The classifier also outputs ``features``: each view's embedding (encoder
+features and landmark geometry after the embedding layer, (N * 3, embed)), which the gate measures.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class ExportInfo:
     train_config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     intended_use: str = INTENDED_USE
+    domain: str | None = None  # the fitted gate's JSON (classifier only)
 
     def metadata(self, kind: str) -> dict[str, str]:
         codes = {
@@ -57,7 +61,8 @@ class ExportInfo:
             for k in self.labels
             if k in LABEL_CODES
         }
-        return {
+        extra = {"cervi.domain": self.domain} if kind == "classifier" and self.domain else {}
+        return extra | {
             "cervi.kind": kind,
             "cervi.version": self.version,
             "cervi.labels": json.dumps(list(self.labels)),
@@ -104,6 +109,60 @@ def export_classifier(net: CerviHFENet, path: Path, info: ExportInfo) -> Path:
         outputs=["logits", "probabilities", "landmarks", "measurements"],
         metadata=info.metadata("classifier"),
     )
+    model = onnx.load(str(path))
+    expose_features(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def expose_features(model: onnx.ModelProto) -> None:
+    """Add CerviHFENet's per-view embedding (``embed``: Linear and ReLU over the pooled encoder
+    features and the landmark geometry) as the graph output ``features``, in place.
+
+    The tensor is found by its structure: the ReLU after the Gemm whose input concatenates the
+    encoder's mean- and max-pooled features. Doing this on the ONNX graph, not in torch, leaves
+    the other outputs bit for bit those of the network as exported.
+    """
+    graph = model.graph
+    if any(o.name == "features" for o in graph.output):
+        return
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    found = None
+    for node in graph.node:
+        kinds = {producer[i].op_type for i in node.input if i in producer}
+        if node.op_type == "Concat" and {"ReduceMean", "ReduceMax"} <= kinds:
+            gemm = [c for c in consumers.get(node.output[0], []) if c.op_type == "Gemm"]
+            relu = [c for n in gemm for c in consumers.get(n.output[0], []) if c.op_type == "Relu"]
+            if len(relu) == 1:
+                found = relu[0].output[0]
+    if found is None:
+        raise ValueError("the classifier graph has no embedding (Concat -> Gemm -> Relu) to expose")
+    graph.node.append(onnx.helper.make_node("Identity", [found], ["features"], name="features"))
+    graph.output.append(
+        onnx.helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT, ["views", None])
+    )
+    onnx.checker.check_model(model)
+
+
+def set_domain(path: Path, domain: str, version: str | None = None) -> Path:
+    """Write a fitted domain gate into an exported classifier file (exposing ``features`` if
+    the file lacks it) and, if given, a new ``cervi.version``; the weights are untouched."""
+    model = onnx.load(str(path))
+    expose_features(model)
+    entries = {e.key: e.value for e in model.metadata_props}
+    entries["cervi.domain"] = domain
+    if version is not None:
+        entries["cervi.version"] = version
+    del model.metadata_props[:]
+    for key, value in entries.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
     return path
 
 
@@ -162,10 +221,12 @@ def parity(net: nn.Module, path: Path, inputs: dict[str, np.ndarray]) -> float:
     a Platt scale of 3, model 0.4.0's logits moved by 7.6e-5 from a float64 run (onnxruntime's by
     3.7e-5), and a float32 rounding difference is not what this check is for.
     """
-    import onnxruntime as ort
+    from inference._onnxruntime import load_onnxruntime
 
+    ort = load_onnxruntime()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, inputs)
+    names = [o.name for o in session.get_outputs() if o.name != "features"]  # not in torch's
+    got = session.run(names, inputs)
     module = _WithProbabilities(net) if isinstance(net, CerviHFENet) else net
     onednn = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False  # (its flags() context warns about Intel GPUs)

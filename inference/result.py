@@ -8,6 +8,7 @@ re-exported here from :mod:`inference.labels`. :class:`StudyPrediction` is what
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,11 @@ from inference.measurements import KINDS, Measurement, MeasurementKind
 __all__ = [
     "CODING_SCHEME",
     "KINDS",
+    "DOMAIN_REASON",
     "LABELS",
     "LABEL_CODES",
     "VIEWS",
+    "DomainScore",
     "LabelPrediction",
     "Measurement",
     "MeasurementKind",
@@ -29,6 +32,36 @@ __all__ = [
     "UnreadableImage",
     "View",
 ]
+
+
+# the reason a study with a view outside the model's training domain is not analysed
+DOMAIN_REASON = "image outside the model's training domain"
+
+
+@dataclass(frozen=True)
+class DomainScore:
+    """The domain gate's answer for one view (``inference.domain``): its distance from the
+    views the model was trained on, the model file's threshold, the measures the distance is
+    the largest of, and whether the view passes (``distance <= threshold``)."""
+
+    distance: float
+    threshold: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def in_domain(self) -> bool:
+        return math.isfinite(self.distance) and self.distance <= self.threshold
+
+    def to_json(self) -> dict[str, Any]:
+        def rounded(value: float) -> float | None:  # JSON has no infinity
+            return round(float(value), 3) if math.isfinite(value) else None
+
+        return {
+            "distance": rounded(self.distance),
+            "threshold": rounded(self.threshold),
+            "in_domain": self.in_domain,
+            "parts": {k: rounded(v) for k, v in self.parts.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -49,7 +82,7 @@ class LabelPrediction:
     """One label's probability and decision, with the code the model file gives the label
     (``cervi.codes``; the defaults of :data:`LABEL_CODES` where the file names none)."""
 
-    key: str  # e.g. "atlantoaxial_instability" (DESIGN.md label table)
+    key: str  # e.g. "atlantoaxial_instability" (docs/labels.md)
     probability: float
     threshold: float
     code: str = ""  # code value in CODING_SCHEME
@@ -78,14 +111,22 @@ class ModelIdentity:
 @dataclass(frozen=True)
 class StudyPrediction:
     """One study's result: a prediction per label, the views used, the ROI of each view, the
-    model's identity, and the measurements the network read (mm, degrees) with the lines they
-    are measured between (:mod:`inference.measurements`)."""
+    model's identity, the measurements the network read (mm, degrees) with the lines they are
+    measured between (:mod:`inference.measurements`), and the domain gate's
+    score of each view (empty when the model file carries no gate). A study with a view outside
+    the domain (:attr:`outside_domain`) must not be reported: its labels mean nothing."""
 
     labels: tuple[LabelPrediction, ...]
     views_used: tuple[str, ...]
     regions: dict[str, RegionOfInterest]
     model: ModelIdentity
     measurements: tuple[Measurement, ...] = ()
+    domain: dict[str, DomainScore] = field(default_factory=dict)
+
+    @property
+    def outside_domain(self) -> tuple[str, ...]:
+        """The views the domain gate refused, in ``VIEWS`` order."""
+        return tuple(v for v in VIEWS if v in self.domain and not self.domain[v].in_domain)
 
     @property
     def probabilities(self) -> dict[str, float]:
@@ -102,11 +143,23 @@ class StudyPrediction:
         raise KeyError(key)
 
     def to_json(self, study_uid: str) -> dict[str, Any]:
-        """The ``cervi predict --json`` object for this study."""
-        return {
-            "study_uid": study_uid,
-            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-            "findings": self.findings,
+        """The ``cervi predict --json`` object for this study: ``status`` "analysed", or
+        "not_analysed" with the reason and without probabilities, findings and measurements
+        when the domain gate refused a view; the gate's score per view either way."""
+        head: dict[str, Any] = {"study_uid": study_uid, "status": "analysed"}
+        if self.outside_domain:
+            head |= {
+                "status": "not_analysed",
+                "reason": f"{DOMAIN_REASON}: {', '.join(self.outside_domain)}",
+            }
+        else:
+            head |= {
+                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+                "findings": self.findings,
+                "measurements": {m.name: round(m.value, 2) for m in self.measurements},
+            }
+        return head | {
+            "domain": {view: score.to_json() for view, score in self.domain.items()},
             "views_used": list(self.views_used),
             "roi": {
                 view: {
@@ -117,7 +170,6 @@ class StudyPrediction:
                 }
                 for view, region in self.regions.items()
             },
-            "measurements": {m.name: round(m.value, 2) for m in self.measurements},
             "model": {"name": self.model.name, "version": self.model.version},
         }
 

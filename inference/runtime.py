@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from inference.domain import DomainModel, agreement_mm, landmark_distances
 from inference.labels import CROP_POINTS, LANDMARKS, VIEWS
 from inference.measurements import report
 from inference.preprocess import PixelImage, preprocess
@@ -66,6 +67,7 @@ class ModelInfo:
     geometry: Geometry
     intended_use: str
     metadata: dict[str, str] = field(repr=False)
+    domain: DomainModel | None = field(default=None, repr=False)  # the gate (cervi.domain)
 
     @property
     def identity(self) -> ModelIdentity:
@@ -109,8 +111,9 @@ def read_model_info(path: Path, session: Any, kind: str) -> ModelInfo:
             geometry=Geometry.from_json(meta["cervi.geometry"]),
             intended_use=meta.get("cervi.intended_use", ""),
             metadata=meta,
+            domain=DomainModel.from_json(meta["cervi.domain"]) if "cervi.domain" in meta else None,
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:  # DomainModelError is a ValueError
         raise ModelFileError(f"{path}: incomplete cervi metadata: {exc}") from exc
 
 
@@ -124,7 +127,9 @@ class CerviRuntime:
         threads: int = 2,
         shift_px: int = TEST_TIME_SHIFT_PX,
     ) -> None:
-        import onnxruntime as ort
+        from inference._onnxruntime import load_onnxruntime
+
+        ort = load_onnxruntime()
 
         # test-time augmentation: the classifier also sees each study's crops moved by this many
         # pixels left, right, up and down, and the probabilities are averaged (0: one pass)
@@ -155,6 +160,9 @@ class CerviRuntime:
         if self.model.geometry.spacing_mm != self.roi_model.geometry.spacing_mm:
             raise ModelFileError("the classifier and ROI models were trained at different spacings")
         self.geometry = self.model.geometry
+        self.domain = self.model.domain
+        if self.domain is not None and "features" not in self._classifier_outputs:
+            raise ModelFileError(f"{classifier_path}: cervi.domain without a 'features' output")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -175,7 +183,15 @@ class CerviRuntime:
         return [decode_roi(box[i], points[i], view_logits[i], boxes[i]) for i in range(len(images))]
 
     def analyse(self, images: Mapping[str, PixelImage]) -> StudyPrediction:
-        """ROI detection and classification of a study's views (keys from ``VIEWS``)."""
+        """ROI detection and classification of a study's views (keys from ``VIEWS``), with the
+        domain gate's score of each view when the classifier file carries a gate."""
+        return self.analyse_measured(images)[0]
+
+    def analyse_measured(
+        self, images: Mapping[str, PixelImage]
+    ) -> tuple[StudyPrediction, dict[str, tuple[np.ndarray, np.ndarray, float]]]:
+        """:meth:`analyse`, and what the domain gate measured on each view (for fitting it:
+        ``inference.domain.fit_domain``); empty without the classifier's ``features`` output."""
         unknown = set(images) - set(VIEWS)
         if unknown or not images:
             raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {sorted(images)}")
@@ -209,12 +225,21 @@ class CerviRuntime:
         if outputs.get("measurements") is not None:
             outputs["measurements"] = outputs["measurements"].mean(axis=0, keepdims=True)
         regions, points = {}, {}
+        domain, measured = {}, {}
+        features = outputs.get("features")
         for v, view in enumerate(VIEWS):
             if view in images:
                 # the classifier's landmarks are finer (crop resolution) than the ROI network's;
                 # the measurement points after the six landmarks are for the measurements only
                 names = CROP_POINTS[: landmarks.shape[2]]
                 fine = frames[view].to_image(landmarks[0, v, : len(names)] * p - 0.5)
+                if features is not None:  # the unshifted crop's embedding
+                    embedding = features.reshape(n, len(VIEWS), -1)[0, v]
+                    measured[view] = self.domain_features(
+                        embedding, detections[view].landmarks_xy, fine[: len(LANDMARKS)]
+                    )
+                    if self.domain is not None:
+                        domain[view] = self.domain.score(*measured[view])
                 roi = detections[view].in_source(images[view])
                 source = images[view].to_source(fine)
                 points[view] = {
@@ -238,6 +263,21 @@ class CerviRuntime:
             regions=regions,
             model=self.model.identity,
             measurements=report(values, points, spacing) if values else (),
+            domain=domain,
+        ), measured
+
+    def domain_features(
+        self, embedding: np.ndarray, roi_xy: np.ndarray, classifier_xy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """What the domain gate measures on one view (see ``inference.domain``): the classifier's
+        embedding, the ROI landmarks' pairwise distances in mm, and the two networks' landmark
+        agreement in mm (landmarks in preprocessed-image pixels)."""
+        mm = self.geometry.spacing_mm
+        roi_mm = np.asarray(roi_xy, np.float64) * mm
+        return (
+            np.asarray(embedding, np.float64),
+            landmark_distances(roi_mm),
+            agreement_mm(roi_mm, np.asarray(classifier_xy, np.float64) * mm),
         )
 
     def _measurements(self, values: np.ndarray | None, used: list[str]) -> dict[str, float]:

@@ -1,10 +1,11 @@
 """What ``GET /metrics`` counts, kept as things happen (the formatting is ``cervi.metrics``').
 
-Triggers (migration 0007) append one row to ``metric_deltas`` per counted change: an instance
-stored, an audit event, a result, a study or delivery changing state. A reading adds the folded
-totals in ``metric_counts`` and the deltas not folded yet, so it costs a few dozen rows whatever
-the size of the history, and every process and restart reports the same numbers.
-:func:`fold_deltas` (a scheduler job) moves deltas into the totals.
+Triggers (migration 0009) append one row to ``metric_deltas`` per counted change: an instance
+stored, an audit event, a result (a not-analysed one also by its reason code), a study or
+delivery changing state. A reading adds the folded totals in ``metric_counts`` and the deltas
+not folded yet, so it costs a few dozen rows whatever the size of the history, and every process
+and restart reports the same numbers. :func:`fold_deltas` (a scheduler job) moves deltas into
+the totals.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ FOLD_BATCH = 10_000
 @dataclass(frozen=True)
 class Latency:
     """Analysis latency in ms: ``cumulative[i]`` results took at most ``bounds[i]``.
-    The bounds are the histogram's, as migration 0007 defines them."""
+    The bounds are the histogram's, as migration 0009 defines them."""
 
     bounds: tuple[float, ...]
     cumulative: tuple[int, ...]
@@ -40,6 +41,7 @@ class Counts:
     audit_events: dict[str, int]  # by kind
     studies: dict[str, int]  # by state
     results: dict[str, int]  # by outcome
+    not_analysed: dict[str, int]  # not_analysed results by reason code
     deliveries: dict[str, int]  # by state
     latency: Latency
 
@@ -65,6 +67,7 @@ def counts(session: Session) -> Counts:
         audit_events=by("audit_events"),
         studies=by("studies"),
         results=by("results"),
+        not_analysed=by("not_analysed"),
         deliveries=by("deliveries"),
         latency=Latency(
             tuple(bound for bound, _ in finite),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,14 @@ class InstanceStore:
             tmp.unlink(missing_ok=True)
             count += 1
         return count
+
+    def stored_files(self) -> Iterator[Path]:
+        """Every finished file in the store (temporary files of unfinished writes excluded)."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.rglob("*.dcm"):
+            if not path.name.startswith(".") and path.is_file():
+                yield path
 
     def free_mb(self) -> float:
         """Free space, in MiB, on the file system that holds the store."""

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.tables import (
     Delivery,
+    DomainScore,
     Finding,
     Instance,
     MeasurementRow,
@@ -35,9 +36,16 @@ from storage.tables import (
 
 # How many rows an export holds in memory at a time.
 EXPORT_BATCH = 1000
-EXPORT_COLUMNS = ("study_uid", "study_date", "state", "version", "model_version")
+EXPORT_COLUMNS = (
+    "study_uid",
+    "accession_number",
+    "study_date",
+    "state",
+    "version",
+    "model_version",
+)
 # What an export row carries of each finding, or (``--measurements``) of each measurement.
-FINDING_FIELDS = ("label", "probability", "present")
+FINDING_FIELDS = ("label", "probability", "threshold", "present")
 MEASUREMENT_FIELDS = ("name", "scope", "view", "value", "unit")
 
 
@@ -159,6 +167,7 @@ _RESULT_COLUMNS = (
     Result.version,
     Result.outcome,
     Result.reason,
+    Result.reason_code,
     Result.model_name,
     Result.model_version,
     Result.views_used,
@@ -248,6 +257,7 @@ def export_rows(
     query = (
         select(
             Study.study_uid,
+            Study.accession_number,
             Study.study_date,
             Study.state,
             Result.version,
@@ -297,6 +307,7 @@ def _result(
         "version": result.version,
         "outcome": result.outcome,
         "reason": result.reason,
+        "reason_code": result.reason_code,
         "model_name": result.model_name,
         "model_version": result.model_version,
         "views_used": list(result.views_used or []),
@@ -329,6 +340,7 @@ def _result_detail(
     findings: list[Any],
     measurements: list[MeasurementRow],
     regions: list[Region],
+    domain: list[DomainScore],
     deliveries: list[Delivery],
 ) -> dict[str, Any]:
     return _result(result, findings, measurements, lines=True) | {
@@ -343,6 +355,16 @@ def _result_detail(
                 "landmarks": r.landmarks or {},
             }
             for r in regions
+        ],
+        "domain": [
+            {
+                "view": d.view,
+                "sop_instance_uid": d.sop_instance_uid,
+                "distance": d.distance,
+                "threshold": d.threshold,
+                "in_domain": d.in_domain,
+            }
+            for d in domain
         ],
         "deliveries": [delivery_dict(d) for d in deliveries],
     }
@@ -397,9 +419,12 @@ def study_detail(session: Session, study_uid: str) -> dict[str, Any] | None:
     findings = _findings(session, ids)
     measurements = _by_result(session, MeasurementRow, ids)
     regions = _by_result(session, Region, ids)
+    domain = _by_result(session, DomainScore, ids)
     deliveries = _by_result(session, Delivery, ids)
     detail["results"] = [
-        _result_detail(r, findings[r.id], measurements[r.id], regions[r.id], deliveries[r.id])
+        _result_detail(
+            r, findings[r.id], measurements[r.id], regions[r.id], domain[r.id], deliveries[r.id]
+        )
         for r in results
     ]
     return detail
@@ -427,9 +452,12 @@ class ViewFound:
 
 @dataclass(frozen=True)
 class StudyOverview:
-    """One line of ``cervi studies``: no patient data, only identifiers and assembly state."""
+    """One line of ``cervi studies``: the identifiers people look studies up by (no names),
+    and the assembly state."""
 
     study_uid: str
+    patient_id: str
+    accession_number: str | None
     state: str
     reason: str | None
     version: int
@@ -469,6 +497,8 @@ def study_overview(
         lines.append(
             StudyOverview(
                 study.study_uid,
+                study.patient_id,
+                study.accession_number,
                 study.state,
                 study.state_reason,
                 study.result_version,

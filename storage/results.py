@@ -1,5 +1,6 @@
 """The results repository: result versions with their findings (one per label), regions (one
-per analysed view) and measurements, as the pipeline writes them and reads them back.
+per analysed view), measurements and domain scores (one per view the model's gate measured), as
+the pipeline writes them and reads them back.
 
 Each function takes an open :class:`~sqlalchemy.orm.Session` and leaves the commit to the
 caller. The arguments are small Protocols that :mod:`inference.result`'s types satisfy, so
@@ -8,6 +9,7 @@ that storage needs nothing of inference's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.tables import Finding, MeasurementRow, Region, Result, Study
+from storage.tables import DomainScore, Finding, MeasurementRow, Region, Result, Study
 
 
 class ModelLike(Protocol):
@@ -61,10 +63,19 @@ class MeasurementLike(Protocol):
     def lines(self) -> Sequence[Sequence[tuple[float, float]]]: ...
 
 
+class DomainLike(Protocol):
+    @property
+    def distance(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def in_domain(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class NewResult:
-    """One result version as it is to be stored; ``regions`` by view, ``sources`` the SOP
-    Instance UID of each view's image."""
+    """One result version as it is to be stored; ``regions`` and ``domain`` by view, ``sources``
+    the SOP Instance UID of each view's image; ``reason_code`` a NotAnalysedReason value."""
 
     version: int
     outcome: str
@@ -79,17 +90,20 @@ class NewResult:
     regions: Mapping[str, RegionLike] | None = None
     sources: Mapping[str, str] | None = None
     measurements: Sequence[MeasurementLike] = ()
+    reason_code: str | None = None
+    domain: Mapping[str, DomainLike] | None = None
 
 
 def add_result(session: Session, study_uid: str, new: NewResult) -> int:
-    """Write the result row of ``new`` with its findings, regions and measurements; returns
-    the result id."""
+    """Write the result row of ``new`` with its findings, regions, measurements and domain
+    scores; returns the result id."""
     study_id = session.execute(select(Study.id).where(Study.study_uid == study_uid)).scalar_one()
     result = Result(
         study_id=study_id,
         version=new.version,
         outcome=new.outcome,
         reason=new.reason,
+        reason_code=new.reason_code,
         model_name=new.model.name,
         model_version=new.model.version,
         model_sha256=new.model.sha256,
@@ -137,6 +151,17 @@ def add_result(session: Session, study_uid: str, new: NewResult) -> int:
             lines=[[list(point) for point in line] for line in m.lines],
         )
         for m in new.measurements
+    )
+    session.add_all(
+        DomainScore(
+            result_id=result.id,
+            sop_instance_uid=sources[view],
+            view=view,
+            distance=score.distance if math.isfinite(score.distance) else None,
+            threshold=score.threshold,
+            in_domain=score.in_domain,
+        )
+        for view, score in (new.domain or {}).items()
     )
     session.flush()
     return result.id

@@ -1,5 +1,5 @@
 """The study state machine, in one place: the states, which moves are allowed, and the one
-function that moves a study row (DESIGN.md, "Study state").
+function that moves a study row (docs/views.md, "When a study is analysed").
 
 ``receiving`` -> ``ready`` -> ``processing`` -> ``analysed`` | ``not_analysed`` | ``failed``,
 plus ``ignored`` for studies that are not cervical spine radiographs. A study is re-opened
@@ -24,6 +24,16 @@ class StudyState(enum.StrEnum):
     NOT_ANALYSED = "not_analysed"
     FAILED = "failed"
     IGNORED = "ignored"
+
+
+class NotAnalysedReason(enum.StrEnum):
+    """Why a version was not analysed, as ``results.reason_code`` records it and ``/metrics``
+    counts it (the free-text ``reason`` says the same for people, naming the views)."""
+
+    MISSING_VIEWS = "missing_views"  # assembly gave up waiting (quiet timer, too few views)
+    NO_VIEW = "no_view_identified"
+    UNREADABLE = "unreadable_view"
+    OUTSIDE_DOMAIN = "outside_domain"  # the model's domain gate refused a view
 
 
 _S = StudyState

@@ -1,4 +1,4 @@
-"""The results database: SQLAlchemy 2.0 typed tables (DESIGN.md, "Interfaces").
+"""The results database: SQLAlchemy 2.0 typed tables (the README, "Using the results").
 
 The schema itself is owned by the Alembic migrations in ``storage/migrations``; these classes
 must stay in step with them (``tests/integration/test_storage.py`` checks that they do).
@@ -34,6 +34,7 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "Dispatch",
+    "DomainScore",
     "Finding",
     "Instance",
     "Region",
@@ -46,6 +47,13 @@ __all__ = [
 ]
 
 UID = String(64)
+
+
+def header_text(vr_length: int) -> String:
+    """A column for a header value: the DICOM VR's length is declared, but a sender may exceed
+    it, and the value is kept whole on every engine (TEXT on PostgreSQL; SQLite does not
+    enforce declared lengths). Migration 0007."""
+    return String(vr_length).with_variant(Text(), "postgresql")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -83,7 +91,7 @@ class Base(DeclarativeBase):
     pass
 
 
-# Partial index predicates, written once: migration 0006 has the same text (a migration is a
+# Partial index predicates, written once: migration 0008 has the same text (a migration is a
 # snapshot and does not import), and the queries that use the indexes repeat their terms.
 UNREPORTED = "reported_version < result_version AND group_id IS NULL"
 FILES_KEPT = "files_removed_at IS NULL"
@@ -109,8 +117,8 @@ class Study(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_uid: Mapped[str] = mapped_column(UID, unique=True)
-    patient_id: Mapped[str] = mapped_column(String(64))
-    accession_number: Mapped[str | None] = mapped_column(String(16))
+    patient_id: Mapped[str] = mapped_column(header_text(64))
+    accession_number: Mapped[str | None] = mapped_column(header_text(16))
     study_date: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING)
     state_reason: Mapped[str | None] = mapped_column(Text)
@@ -122,7 +130,7 @@ class Study(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     # With assembly.study_key: patient_window, the study whose row carries this group's state.
     group_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
-    # The newest result and its version, kept by a trigger on results (migration 0006).
+    # The newest result and its version, kept by a trigger on results (migration 0008).
     latest_result_id: Mapped[int | None]
     reported_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
@@ -143,7 +151,7 @@ class Instance(Base):
     sop_class_uid: Mapped[str] = mapped_column(UID)
     series_uid: Mapped[str] = mapped_column(UID)
     transfer_syntax_uid: Mapped[str] = mapped_column(UID)
-    modality: Mapped[str | None] = mapped_column(String(16))
+    modality: Mapped[str | None] = mapped_column(header_text(16))
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -190,6 +198,8 @@ class Result(Base):
     version: Mapped[int]
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+    # storage.states.NotAnalysedReason of a not_analysed outcome
+    reason_code: Mapped[str | None] = mapped_column(String(32))
     model_name: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(64))
     model_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -203,6 +213,7 @@ class Result(Base):
     findings: Mapped[list[Finding]] = relationship(back_populates="result")
     regions: Mapped[list[Region]] = relationship(back_populates="result")
     measurements: Mapped[list[MeasurementRow]] = relationship(back_populates="result")
+    domain_scores: Mapped[list[DomainScore]] = relationship(back_populates="result")
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="result")
 
 
@@ -256,6 +267,23 @@ class MeasurementRow(Base):
     result: Mapped[Result] = relationship(back_populates="measurements")
 
 
+class DomainScore(Base):
+    """The model's domain gate on one view of a result: distance from the training domain
+    (null where it is not finite), the model's threshold, and the decision."""
+
+    __tablename__ = "domain_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(UID)
+    view: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[float | None]
+    threshold: Mapped[float]
+    in_domain: Mapped[bool]
+
+    result: Mapped[Result] = relationship(back_populates="domain_scores")
+
+
 class Delivery(Base):
     __tablename__ = "deliveries"
 
@@ -301,7 +329,7 @@ class MetricCount(Base):
 
 
 class MetricDelta(Base):
-    """One change to a metric, written by a trigger (migration 0007), folded in later."""
+    """One change to a metric, written by a trigger (migration 0009), folded in later."""
 
     __tablename__ = "metric_deltas"
 

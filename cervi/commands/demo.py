@@ -1,16 +1,19 @@
 """``cervi demo``: one command to see Cervi work. Starts Orthanc (Debian's package) as the PACS
 and Cervi on free ports, has Orthanc push a few phantom studies to Cervi, waits for the SRs to
 come back and prints what the PACS received. ``--viewer`` also serves OHIF against that
-Orthanc and prints the URL that opens an analysed study."""
+Orthanc and prints the URL that opens an analysed study. SIGTERM, like Ctrl-C, stops it cleanly:
+Orthanc, the viewer's server and Cervi are stopped before the process exits."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from cervi.settings import Settings
@@ -31,11 +34,25 @@ def run(args: argparse.Namespace) -> int:
     if shutil.which("Orthanc") is None:
         print("cervi demo: Orthanc is not installed (apt-get install orthanc orthanc-dicomweb)")
         return 2
-    if args.workdir:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        return _demo(args, args.workdir)
-    with tempfile.TemporaryDirectory(prefix="cervi-demo-") as tmp:
-        return _demo(args, Path(tmp))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if args.workdir:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            return _demo(args, args.workdir)
+        with tempfile.TemporaryDirectory(prefix="cervi-demo-") as tmp:
+            return _demo(args, Path(tmp))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every ``finally`` above has run
+        print("cervi demo: stopped", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as Ctrl-C: unwinds through the ``finally`` blocks that stop Orthanc and Cervi
+    (a second SIGTERM is ignored so that it cannot cut that short)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def demo_settings(folder: Path, pacs_port: int) -> Settings:
@@ -145,13 +162,9 @@ def _serve_viewer(pacs: Any, received: list[tuple[Any, str, dict[str, Any] | Non
         print(f"cervi demo: OHIF is not set up at {dist}; run `make viewer-deps` first")
         return 2
     with ViewerServer(dist, f"{pacs.url}/dicom-web") as viewer:
-        print("\nOpen in a browser (Ctrl-C to stop):")
+        print("\nOpen in a browser (Ctrl-C or SIGTERM to stop):", flush=True)
         for study, _, series in received:
             sr_series = series["MainDicomTags"]["SeriesInstanceUID"] if series else None
-            print("  " + viewer.study_url(study.truth["study_uid"], sr_series))
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
-    return 0
+            print("  " + viewer.study_url(study.truth["study_uid"], sr_series), flush=True)
+        while True:
+            time.sleep(3600)

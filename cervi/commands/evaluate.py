@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--val-fraction", type=float, default=0.15, help="as given to 'cervi train'"
     )
     parser.add_argument(
+        "--fit-domain",
+        action="store_true",
+        help="fit the domain gate on these studies (implied by --validation-of; never give it "
+        "with a test set)",
+    )
+    parser.add_argument(
         "--shift-px",
         type=int,
         default=None,
@@ -58,7 +64,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         only = split(n, args.val_fraction, args.validation_of)[1].tolist()
     runtime = open_runtime(args, args.shift_px)
     metrics, arrays = evaluate(
-        runtime, args.data, ablation=not args.no_ablation, seed=args.seed, only=only
+        runtime,
+        args.data,
+        ablation=not args.no_ablation,
+        seed=args.seed,
+        only=only,
+        fit_domain_gate=args.fit_domain or only is not None,
     )
     if only is not None:  # 'cervi export --thresholds-from' takes thresholds only from such a file
         metrics["validation_of"] = {"seed": args.validation_of, "val_fraction": args.val_fraction}
@@ -87,6 +98,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(
             f"  {name:32s} MAE {error['mae']:.2f} {error['unit']}, p95 {error['p95']:.2f}"
             f" (n={error['n']}){target}"
+        )
+    domain = metrics["domain"]
+    if "pass_rate" in domain:
+        print(
+            f"  domain gate: {domain['pass_rate']:.4f} of {domain['views']} views pass "
+            f"({domain['refused']} refused)"
+        )
+    if "fit" in domain:
+        fit = domain["fit"]
+        print(
+            f"  domain gate fitted on {fit['views']} views: threshold {fit['threshold']:.3f}, "
+            f"out-of-fold pass rate {fit['out_of_fold_pass_rate']:.4f}"
         )
     ablation = metrics.get("ablation")
     if ablation:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("export", help="export a training run to ONNX (needs torch)")
-    parser.add_argument("--run", type=Path, required=True, help="run folder of 'cervi train'")
+    parser.add_argument("--run", type=Path, help="run folder of 'cervi train'")
     parser.add_argument("--out", type=Path, default=Path("models"), help="folder for the files")
     parser.add_argument("--name", default="cervihfenet-demo", help="classifier file stem")
     parser.add_argument("--roi-name", default="cervi-roi-demo", help="ROI network file stem")
@@ -27,14 +27,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "through the runtime (test-time shifts included), replace the training run's single-pass "
         "ones",
     )
+    parser.add_argument(
+        "--domain-from",
+        type=Path,
+        default=None,
+        metavar="METRICS",
+        help="metrics JSON of 'cervi evaluate --validation-of' (or --fit-domain on validation "
+        "studies): the domain gate fitted there goes into the classifier (default: "
+        "--thresholds-from's, if it has one)",
+    )
+    parser.add_argument(
+        "--set-domain",
+        type=Path,
+        default=None,
+        metavar="CLASSIFIER",
+        help="instead of exporting a run: write --domain-from's gate (and --version) into this "
+        "exported classifier file, weights untouched",
+    )
     parser.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from inference.export import ExportInfo, export_classifier, export_roi, parity
+    from inference.export import ExportInfo, export_classifier, export_roi, parity, set_domain
     from inference.train import TrainConfig, load_checkpoint
+
+    domain_file = args.domain_from or args.thresholds_from
+    domain = _domain(domain_file, required=args.domain_from is not None) if domain_file else None
+    if args.set_domain is not None:
+        if domain is None:
+            raise SystemExit("cervi export --set-domain: give --domain-from METRICS")
+        print(f"{set_domain(args.set_domain, domain, args.version)}: domain gate written")
+        return 0
+    if args.run is None:
+        raise SystemExit("cervi export: give --run RUN (or --set-domain CLASSIFIER)")
 
     classifier, checkpoint = load_checkpoint(args.run / "classifier.pt")
     roi, roi_checkpoint = load_checkpoint(args.run / "roi.pt")
@@ -58,6 +85,7 @@ def run_export(args: argparse.Namespace) -> int:
         data_seed=args.data_seed,
         train_config=config.to_dict(),
         metrics={"classifier": metrics, "roi_validation": roi_checkpoint["metrics"]},
+        domain=domain,
     )
     c_path = export_classifier(classifier, args.out / f"{args.name}.onnx", info)
     r_path = export_roi(roi, args.out / f"{args.roi_name}.onnx", info)
@@ -91,6 +119,19 @@ def _validation_thresholds(path: Path, labels: list[str]) -> dict[str, float]:
     if missing:
         raise SystemExit(f"cervi export: {path} has no threshold for {', '.join(missing)}")
     return {k: float(found[k]) for k in labels}
+
+
+def _domain(path: Path, required: bool) -> str | None:
+    """The domain gate fitted in a metrics file (JSON), or None when it has none and none was
+    asked for."""
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    model = metrics.get("domain", {}).get("model")
+    if model is None and required:
+        raise SystemExit(
+            f"cervi export: {path} has no fitted domain gate (run 'cervi evaluate "
+            "--validation-of SEED' or '--fit-domain' on validation studies)"
+        )
+    return model
 
 
 def _package_version() -> str:

@@ -2,7 +2,8 @@
 
 Files are grouped by StudyInstanceUID. Views are told by the image (the ROI network's view head,
 assigned jointly so that a study's images get distinct views): the header rules of the service's
-study assembly are not applied here.
+study assembly are not applied here. Each view's domain-gate distance and decision is printed; a
+study with a view outside the model's training domain gets no probabilities.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from cervi.cli import add_model_options, open_runtime
+from cervi.cli import CommandError, add_model_options, open_runtime
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,9 +33,14 @@ def run_predict(args: argparse.Namespace) -> int:
     from inference.result import UnreadableImage
     from inference.roi import assign_views
 
+    if not args.folder.is_dir():
+        raise CommandError(f"{args.folder}: no such folder")
+    paths = sorted(args.folder.rglob("*.dcm"))
+    if not paths:
+        raise CommandError(f"{args.folder}: no *.dcm files in it or below it; nothing to do")
     runtime = open_runtime(args)
     studies: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted(args.folder.rglob("*.dcm")):
+    for path in paths:
         header = pydicom.dcmread(path, stop_before_pixels=True)
         studies[str(header.get("StudyInstanceUID", path.parent.name))].append(path)
     failures = 0
@@ -44,8 +50,9 @@ def run_predict(args: argparse.Namespace) -> int:
             images = [runtime.preprocess(pydicom.dcmread(p)) for p in paths]
             views = assign_views([d.view_probabilities for d in runtime.detect(images)])
             chosen = {v: im for v, im in zip(views, images, strict=True) if v is not None}
+            # status "analysed", or "not_analysed" when the domain gate refused a view; the
+            # gate's distance and decision per view either way
             result = runtime.analyse(chosen).to_json(study_uid)
-            result["status"] = "analysed"
         except UnreadableImage as exc:
             failures += 1
             result = {

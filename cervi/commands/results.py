@@ -115,6 +115,8 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [
         (
             item["study_uid"],
+            item["patient_id"],
+            item["accession_number"] or "",
             item["study_date"] or "",
             item["state"],
             str(item["result"]["version"]) if item["result"] else "",
@@ -123,8 +125,8 @@ def run_list(args: argparse.Namespace) -> int:
         )
         for item in items
     ]
-    header = ("STUDY UID", "DATE", "STATE", "VER", "FINDINGS (p >= threshold)", "ADI (mm)")
-    print_table(header, rows)
+    header = ("STUDY UID", "PATIENT ID", "ACCESSION", "DATE", "STATE", "VER")
+    print_table((*header, "FINDINGS (p >= threshold)", "ADI (mm)"), rows)
     print(f"{len(items)} of {page.total} studies")
     if page.next_cursor:
         print(f"next page: --cursor {page.next_cursor}")
@@ -169,6 +171,10 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Decimals of probabilities and thresholds in the CSV (a spreadsheet needs no 17 digits).
+CSV_DECIMALS = 4
+
+
 def run_export(args: argparse.Namespace) -> int:
     """Stream every matching study to stdout: one query, one session, constant memory."""
     _query(args, _export, _filter(args, limit=0, offset=0), args)
@@ -183,7 +189,17 @@ def _export(session: Session, where: StudyFilter, args: argparse.Namespace) -> N
     else:
         writer = csv.writer(sys.stdout)
         writer.writerow(fields)
-        writer.writerows(rows)
+        writer.writerows(rows if args.measurements else (csv_row(row) for row in rows))
+
+
+def csv_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A findings export row for the CSV: probability and threshold to ``CSV_DECIMALS`` places,
+    the call as 1 or 0."""
+    *base, label, probability, threshold, present = row
+    numbers = tuple(
+        None if v is None else f"{v:.{CSV_DECIMALS}f}" for v in (probability, threshold)
+    )
+    return (*base, label, *numbers, None if present is None else int(present))
 
 
 def _write_json(rows: Iterable[tuple[Any, ...]], fields: tuple[str, ...], out: TextIO) -> None:

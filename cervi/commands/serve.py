@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 
 import uvicorn
 
-from cervi.cli import add_config_option
+from cervi.cli import CommandError, add_config_option
 from cervi.exposure import open_settings
 from cervi.logs import configure_logging
 from cervi.settings import ApiTlsSettings, resolve_settings
@@ -41,19 +43,29 @@ def run(args: argparse.Namespace) -> int:
     logger.info("settings loaded", extra={"source": source, "settings": settings.masked()})
     for finding in open_settings(settings):
         logger.warning("open setting: %s", finding, extra={"event": "open_setting"})
+    http = bind(settings.api.host, settings.api.port, "HTTP", "api.port")
     try:
         service = build_service(settings)
     except TlsConfigError as exc:
-        print(f"cervi: TLS: {exc}", file=sys.stderr)
+        http.close()
+        print(f"cervi serve: TLS: {exc}", file=sys.stderr)
         return 2
     if isinstance(service.analyser, ModelAnalyser):
         try:
             service.analyser.load()  # a missing or broken model stops the start, not a study
         except ModelFileError as exc:
-            print(f"cervi: cannot load the model: {exc}", file=sys.stderr)
+            print(f"cervi serve: cannot load the model: {exc}", file=sys.stderr)
             service.stop()
+            http.close()
             return 2
-    service.start()
+    try:
+        service.start()
+    except OSError as exc:
+        http.close()
+        node = settings.node
+        ports = "/".join(str(p) for p in (node.port, node.tls.port) if p is not None)
+        message = _cannot_listen("DICOM", node.host, ports, "node.port or node.tls.port", exc)
+        raise CommandError(message) from None
     try:
         config = uvicorn.Config(
             create_app(service),
@@ -63,11 +75,37 @@ def run(args: argparse.Namespace) -> int:
             access_log=False,
             **_https(settings.api.tls),
         )
-        _Server(config).run()
+        _Server(config).run(sockets=[http])
     finally:
         service.stop()
         logger.info("stopped")
     return 0
+
+
+def bind(host: str, port: int, what: str, key: str) -> socket.socket:
+    """A socket bound to ``host:port`` but not yet listening (uvicorn listens on it once the
+    DICOM listener runs), or a :class:`CommandError` that names the cause and the setting."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CommandError(_cannot_listen(what, host, str(port), key, exc)) from None
+    return sock
+
+
+def _cannot_listen(what: str, host: str, port: str, key: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        cause = "the port is already in use (another Cervi, or another service)"
+    elif exc.errno == errno.EACCES:
+        cause = "permission denied (ports below 1024 need privileges)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        cause = "no such address on this machine"
+    else:
+        cause = exc.strerror or str(exc)
+    return f"cannot listen for {what} on {host}:{port}: {cause}; change {key} or free the port"
 
 
 def _https(tls: ApiTlsSettings | None) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """``cervi studies``: what study assembly made of the received studies.
 
-One line per study: its state and result version, the views found and the rule that found
-each (superseded repeats in brackets), and when its quiet timer is due. No patient data.
+A table, one row per study: its patient ID and accession number, state and result version, the
+views found and the rule that found each (superseded repeats in brackets), when its quiet timer
+is due, and notes (ignored instances, the group it belongs to, the state's reason).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from cervi.cli import add_config_option
+from cervi.commands.results import print_table
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
 from storage.queries import StudyOverview, study_overview
@@ -35,29 +37,52 @@ def run(args: argparse.Namespace) -> int:
             lines = study_overview(session, args.state, args.limit)
     finally:
         engine.dispose()
-    for line in lines:
-        print(json.dumps(_as_json(line)) if args.json else format_line(line))
-    if not lines and not args.json:
+    if args.json:
+        for line in lines:
+            print(json.dumps(_as_json(line)))
+        return 0
+    if not lines:
         print("no studies")
+        return 0
+    print_table(HEADER, [table_row(line) for line in lines])
     return 0
 
 
-def format_line(line: StudyOverview) -> str:
-    """``<study uid>  <state> v<version>  <views>  due <time>``, then the reason if any."""
+HEADER = (
+    "STUDY UID",
+    "PATIENT ID",
+    "ACCESSION",
+    "STATE",
+    "VER",
+    "VIEWS (view:rule; [superseded])",
+    "DUE (UTC)",
+    "NOTES",
+)
+
+
+def table_row(line: StudyOverview) -> tuple[str, ...]:
     views = " ".join(
         f"[{v.view}:{v.rule or '-'}]" if v.superseded else f"{v.view}:{v.rule or '-'}"
         for v in line.views
     )
-    parts = [line.study_uid, f"{line.state} v{line.version}", views or "no views"]
+    notes = []
     if line.ignored:
-        parts.append(f"{line.ignored} ignored")
-    if line.due_at is not None:
-        parts.append(f"due {line.due_at.isoformat(timespec='seconds')}")
+        notes.append(f"{line.ignored} ignored")
     if line.group_uid:
-        parts.append(f"in group {line.group_uid}")
+        notes.append(f"in group {line.group_uid}")
     if line.reason:
-        parts.append(f"({line.reason})")
-    return "  ".join(parts)
+        notes.append(line.reason)
+    due = line.due_at.strftime("%Y-%m-%d %H:%M:%S") if line.due_at is not None else "-"
+    return (
+        line.study_uid,
+        line.patient_id,
+        line.accession_number or "-",
+        line.state,
+        str(line.version),
+        views or "no views",
+        due,
+        "; ".join(notes),
+    )
 
 
 def _as_json(line: StudyOverview) -> dict[str, Any]:

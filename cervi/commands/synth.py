@@ -14,7 +14,14 @@ from inference.phantom.preview import contact_sheet
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "synth", help="generate synthetic cervical spine phantom studies with ground truth"
+        "synth",
+        help="generate synthetic cervical spine phantom studies with ground truth",
+        description=(
+            "Writes OUT/<study>/*.dcm (three lateral DX views: extension, neutral, flexion) and "
+            "OUT/<study>/truth.json: labels {key: 0|1} (defined in docs/labels.md), "
+            "measurements (mm, degrees), landmarks and roi per view (pixels). Same seed, same "
+            "bytes."
+        ),
     )
     parser.add_argument("--out", type=Path, help="output folder: OUT/<study>/*.dcm + truth.json")
     parser.add_argument("--studies", type=int, default=10, help="number of studies (default 10)")
@@ -22,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--prevalence",
         default=None,
-        help="label prevalence: one number for all, or key=p,key=p (defaults in DESIGN.md order)",
+        help="label prevalence: one number for all, or key=p,key=p (keys as in docs/labels.md)",
     )
     parser.add_argument(
         "--style",

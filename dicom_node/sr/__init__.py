@@ -1,5 +1,5 @@
 """Cervi's results as DICOM Structured Reports: TID 1500 "Imaging Measurement Report" in a
-Comprehensive 3D SR document, written into the source study (DESIGN.md, "Results in DICOM").
+Comprehensive 3D SR document, written into the source study (docs/conformance.md, annex 8.1).
 
 - :class:`CerviImagingMeasurementReport`: the analysed outcome (ROIs, probabilities, findings).
 - :class:`CerviNotAnalysedReport`: the "insufficient views / unreadable" outcome.
@@ -232,6 +232,7 @@ class CerviNotAnalysedReport(CerviReport):
         *,
         missing: Sequence[str] = (),
         unreadable: Sequence[str] = (),
+        outside_domain: Sequence[str] = (),
         unidentified: Sequence[Dataset] = (),
         reason: str | None = None,
         result_version: int,
@@ -247,6 +248,8 @@ class CerviNotAnalysedReport(CerviReport):
         model: the configured model (the device observer, even when it did not run).
         missing: views that never arrived (not in ``images``).
         unreadable: views that arrived but could not be read (in ``images``).
+        outside_domain: views that were read but the model's domain gate refused (in
+            ``images``): unlike the images the model was trained on.
         unidentified: headers of images that arrived but whose view is unknown; they are
             listed and referenced without a view.
         reason: an optional free-text comment (no patient data).
@@ -257,9 +260,15 @@ class CerviNotAnalysedReport(CerviReport):
             images, model, result_version, content_datetime, others=unidentified
         )
         checks.check_predecessor(predecessor, result_version, study)
-        checks.check_views(images, missing, unreadable, reason)
+        checks.check_views(images, missing, unreadable, reason, outside_domain)
         states = {
-            v: "missing" if v in missing else "unreadable" if v in unreadable else "received"
+            v: "missing"
+            if v in missing
+            else "unreadable"
+            if v in unreadable
+            else "outside_domain"
+            if v in outside_domain
+            else "received"
             for v in VIEWS
             if v in missing or v in images
         }
@@ -267,9 +276,12 @@ class CerviNotAnalysedReport(CerviReport):
         arrived += [(None, image) for image in unidentified]
         base = (study, model.sha256, str(result_version))
         groups = [
-            content.not_analysed_group(v, images[v], len(missing), len(unreadable), model, base)
+            content.not_analysed_group(
+                v, images[v], len(missing), len(unreadable), model, base, len(outside_domain)
+            )
             for v in content.SHOWN_ORDER
-            if states.get(v) == "received" and {"Rows", "Columns"} <= set(images[v].dir())
+            if states.get(v) in ("received", "outside_domain")
+            and {"Rows", "Columns"} <= set(images[v].dir())
         ]
         self._build(
             images=arrived,
@@ -299,7 +311,7 @@ class CerviNotAnalysedReport(CerviReport):
 
     @property
     def view_states(self) -> dict[str, str]:
-        """{view: "received" | "missing" | "unreadable"}."""
+        """{view: "received" | "missing" | "unreadable" | "outside_domain"}."""
         return self._states()
 
     @property
@@ -309,6 +321,11 @@ class CerviNotAnalysedReport(CerviReport):
     @property
     def unreadable(self) -> tuple[str, ...]:
         return tuple(v for v, s in self._states().items() if s == "unreadable")
+
+    @property
+    def outside_domain(self) -> tuple[str, ...]:
+        """Views the model's domain gate refused."""
+        return tuple(v for v, s in self._states().items() if s == "outside_domain")
 
     @property
     def unidentified(self) -> tuple[str, ...]:

@@ -106,16 +106,28 @@ def check_prediction(prediction: StudyPrediction, images: Mapping[str, Dataset])
             )
 
 
-def check_views(images: Mapping[str, Dataset], missing: Any, unreadable: Any, reason: Any) -> None:
-    """The "not analysed" arguments: which views are missing or unreadable, and why."""
-    for name, views in (("missing", missing), ("unreadable", unreadable)):
+def check_views(
+    images: Mapping[str, Dataset], missing: Any, unreadable: Any, reason: Any, outside: Any = ()
+) -> None:
+    """The "not analysed" arguments: which views are missing, unreadable or outside the model's
+    training domain, and why."""
+    for name, views in (
+        ("missing", missing),
+        ("unreadable", unreadable),
+        ("outside_domain", outside),
+    ):
         if isinstance(views, str) or not all(v in VIEWS for v in views):
             raise ValueError(f'Argument "{name}" must be a sequence of views from {VIEWS}.')
     if set(missing) & set(images):
         raise ValueError('Argument "missing" names a view that is in "images".')
     if not set(unreadable) <= set(images):
         raise ValueError('Argument "unreadable" names a view that is not in "images".')
-    if not missing and not unreadable:
-        raise ValueError('Arguments "missing" and "unreadable" are both empty: nothing to report.')
+    if not set(outside) <= set(images) or set(outside) & set(unreadable):
+        raise ValueError('Argument "outside_domain" must name readable views that are in "images".')
+    if not missing and not unreadable and not outside:
+        raise ValueError(
+            'Arguments "missing", "unreadable" and "outside_domain" are all empty: nothing to '
+            "report."
+        )
     if reason is not None and not isinstance(reason, str):
         raise TypeError('Argument "reason" must have type str or be None.')

@@ -223,10 +223,12 @@ def not_analysed_group(
     unreadable: int,
     model: ModelIdentity,
     base: tuple[str, ...],
+    outside: int = 0,
 ) -> hsr.PlanarROIMeasurementsAndQualitativeEvaluations:
     """TID 1410 for a view that arrived readable in a study that was not analysed (OHIF fails
     on an SR without a group it can draw): an outline in the image's top left corner, and as
-    NUM items, the lines OHIF shows beside it, how many views were missing and unreadable.
+    NUM items, the lines OHIF shows beside it, how many views were missing, unreadable and
+    outside the model's training domain.
 
     The outline is a quarter of the image's width and an eighth of its height, not the whole
     image: OHIF puts the label to the right of the outline, and beside a whole-image outline
@@ -234,7 +236,11 @@ def not_analysed_group(
     """
     x1, y1 = round(image.Columns / 4, 1), round(image.Rows / 8, 1)
     points = np.array([[0.0, 0.0], [x1, 0.0], [x1, y1], [0.0, y1], [0.0, 0.0]], dtype=float)
-    counts = ((codes.NOT_ANALYSED_MISSING, missing), (codes.NOT_ANALYSED_UNREADABLE, unreadable))
+    counts = (
+        (codes.NOT_ANALYSED_MISSING, missing),
+        (codes.NOT_ANALYSED_UNREADABLE, unreadable),
+        (codes.NOT_ANALYSED_OUTSIDE_DOMAIN, outside),
+    )
     return hsr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=tracking("not-analysed", view, base, f"Not analysed, {view}"),
         referenced_region=hsr.ImageRegion(

@@ -1,5 +1,5 @@
 """A key image for viewers without SR support: a Secondary Capture of one view (neutral by
-default) with the ROI and the findings burned in (DESIGN.md, "Results in DICOM").
+default) with the ROI and the findings burned in (docs/conformance.md, annex 8.1).
 
 PS3.3 A.8.1 Secondary Capture Image IOD, built with highdicom's ``SCImage``. Burned In
 Annotation is YES; with a demo model the image itself, its series description and Image

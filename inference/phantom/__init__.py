@@ -2,7 +2,7 @@
 
 ``generate_study`` builds one study in memory, ``write_study`` writes it as DICOM plus
 ``truth.json``, ``synthesize`` writes a whole data set on a small worker pool. See
-DESIGN.md ("The demo label set", "Interfaces") for what the labels and files mean.
+docs/labels.md for what the labels mean and ``cervi synth --help`` for the files.
 """
 
 from .labels import DEFAULT_PREVALENCE, LABEL_KEYS, labels_from_measurements, parse_prevalence

@@ -1,5 +1,5 @@
 """The six demo labels: thresholds, the rules that read them off measurements, and the
-dependency structure used to sample which abnormalities a phantom patient has (DESIGN.md,
+dependency structure used to sample which abnormalities a phantom patient has (docs/labels.md,
 "The demo label set")."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from inference.labels import LABELS as LABEL_KEYS
 
-# Thresholds in mm and degrees. The first five are DESIGN.md's; the last four make "fused",
+# Thresholds in mm and degrees. The first five are docs/labels.md's; the last four make "fused",
 # "no motion" and "wide gap" measurable for the phantoms.
 INSTABILITY_ADI_CHANGE_MM = 3.5
 INSTABILITY_FLEXION_ADI_MM = 3.0
@@ -87,7 +87,7 @@ def parse_prevalence(text: str | None) -> dict[str, float]:
 
 
 def sample_conditions(rng: np.random.Generator, prevalence: Mapping[str, float]) -> Conditions:
-    """Sample intended abnormalities with DESIGN.md's dependencies.
+    """Sample intended abnormalities with the dependencies docs/labels.md lists.
 
     Assimilation triples the odds of basilar invagination and C2-C3 fusion; os odontoideum
     triples the odds of instability; instability and dislocation exclude each other.

@@ -1,5 +1,5 @@
 """One phantom study end to end: sample a patient, pose, measure, label, render three views,
-and describe them in ``truth.json`` (DESIGN.md, "Interfaces": ``cervi synth``).
+and describe them in ``truth.json`` (``cervi synth --help``).
 
 ``truth.json`` (format ``cervi-phantom-truth/1``)::
 

@@ -1,7 +1,7 @@
 """Vendor header styles: how a phantom study names (or does not name) its three views.
 
 Each style says which modality and series layout a site uses and which header field carries
-the view, in the spellings DESIGN.md lists ("View identification"). The view is never the
+the view, in the spellings docs/views.md lists. The view is never the
 label: every style appears with every label combination.
 """
 

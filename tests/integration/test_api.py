@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from sqlalchemy import select
 
 from cervi.api import create_app
 from cervi.bootstrap import Service, build_service
+from inference.labels import LABELS
 from storage.tables import Delivery
 from tests.integration.conftest import make_settings
 from tests.support.net import free_port, wait_for_port
@@ -138,6 +141,7 @@ def test_token_guards_the_api_but_not_health_and_metrics(api) -> None:
         ({"min_probability": 2}, "min_probability"),
         ({"state": "happy"}, "state"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"finding": "AAI"}, "finding"),
     ],
 )
 def test_bad_parameters_get_422_naming_the_parameter(api, params: dict, named: str) -> None:
@@ -175,3 +179,29 @@ def test_the_openapi_schema_is_served_and_valid(api) -> None:
     schema = httpx.get(base + "/openapi.json").json()
     validate(schema)
     assert "/api/v1/studies/{study_uid}/sr" in schema["paths"]
+
+
+def test_label_keys_are_an_enum_in_openapi(api) -> None:
+    base, _ = api
+    schema = httpx.get(base + "/openapi.json").json()
+    [finding] = [
+        p for p in schema["paths"]["/api/v1/studies"]["get"]["parameters"] if p["name"] == "finding"
+    ]
+    refs = [option.get("$ref") for option in finding["schema"]["anyOf"]]
+    [ref] = [r for r in refs if r]
+    enum = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["enum"]
+    assert enum == list(LABELS)
+    assert _uids(_get(base, "/api/v1/studies", finding=LABELS[0])) == ["1.2.3.0"]
+
+
+def test_metrics_name_the_model_that_runs(api) -> None:
+    base, service = api
+    [line] = [
+        line
+        for line in httpx.get(base + "/metrics").text.splitlines()
+        if line.startswith("cervi_model_info{")
+    ]
+    model = Path(service.settings.inference.model)
+    assert f'sha256="{hashlib.sha256(model.read_bytes()).hexdigest()}"' in line
+    assert f'name="{model.stem}"' in line and line.endswith("} 1")
+    assert re.search(r'version="\d+\.\d+\.\d+"', line)

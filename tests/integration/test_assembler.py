@@ -4,6 +4,7 @@ rows are committed the way ingest commits them, then the after-commit entry poin
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cervi import cli
 from cervi.assembler import StudyAssembler, assembly_config
+from cervi.commands.studies import HEADER
 from cervi.settings import AssemblySettings
 from storage.db import transaction
 from storage.studies import claim_version, finish_version, start_processing
@@ -373,11 +375,23 @@ def test_cervi_studies_lists_state_views_rules_and_due_time(
     config = tmp_path / "cervi.yaml"
     config.write_text(yaml.safe_dump({"storage": {"database_url": url}}))
     assert cli.main(["studies", "--config", str(config)]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert "ready v2" in lines[complete]  # the repeat came after v1 was dispatched
-    assert "extension:series_description_extension" in lines[complete]
-    assert "[flexion:series_description_flexion]" in lines[complete]  # the superseded repeat
-    assert "receiving v0" in lines[waiting] and " due 20" in lines[waiting]
+    out = capsys.readouterr().out.splitlines()
+    header = out[0]
+    assert re.split(r"\s{2,}", header)[:3] == ["STUDY UID", "PATIENT ID", "ACCESSION"]
+    lines = {line.split()[0]: line for line in out[1:]}
+
+    def cell(line: str, column: str) -> str:
+        start = header.index(column)
+        following = [header.index(c) for c in HEADER if header.index(c) > start]
+        return line[start : min(following, default=len(line))].strip()
+
+    assert cell(lines[complete], "PATIENT ID") == "P1"
+    assert (cell(lines[complete], "STATE"), cell(lines[complete], "VER")) == ("ready", "2")
+    views = cell(lines[complete], "VIEWS (view:rule; [superseded])")
+    assert "extension:series_description_extension" in views
+    assert "[flexion:series_description_flexion]" in views  # the superseded repeat
+    assert cell(lines[waiting], "STATE") == "receiving"
+    assert cell(lines[waiting], "DUE (UTC)").startswith("20")
     assert cli.main(["studies", "--config", str(config), "--json", "--state", "ready"]) == 0
     [line] = capsys.readouterr().out.splitlines()
     assert json.loads(line)["study_uid"] == complete

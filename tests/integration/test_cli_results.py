@@ -38,6 +38,9 @@ def test_list_is_a_readable_table_with_filters(config: str, capsys) -> None:
     assert lines[0].split() == [
         "STUDY",
         "UID",
+        "PATIENT",
+        "ID",
+        "ACCESSION",
         "DATE",
         "STATE",
         "VER",
@@ -50,6 +53,7 @@ def test_list_is_a_readable_table_with_filters(config: str, capsys) -> None:
     ]
     assert "atlantoaxial_instability 91%" in out and "flexion 4.0" in out
     assert lines[-1] == "3 of 3 studies"
+    assert lines[3].split()[:3] == ["1.2.3.0", "P1", "ACC0"]
     code, out = _run(capsys, "results", "list", "--config", config, "--state", "receiving")
     assert out.splitlines()[-1] == "1 of 1 studies" and "1.2.3.2" in out
 
@@ -70,7 +74,10 @@ def test_export_csv_and_json_have_one_row_per_label(config: str, capsys) -> None
         ("1.2.3.0", "atlantoaxial_instability"),
         ("1.2.3.0", "c2_c3_fusion"),
     ]
-    assert rows[0]["probability"] == "0.91" and rows[0]["present"] == "True"
+    assert rows[0]["probability"] == "0.9100" and rows[0]["threshold"] == "0.5000"
+    assert (rows[0]["present"], rows[1]["present"]) == ("1", "0")
+    assert rows[0]["accession_number"] == "ACC0"
+    assert "True" not in out and "False" not in out
     _, out = _run(capsys, "results", "export", "--config", config, "--format", "json")
     assert len(json.loads(out)) == 5  # 2 + 2 labels, and one row for the unanalysed study
 

@@ -37,8 +37,10 @@ POLICY = RetryPolicy(first_seconds=5, max_seconds=60, max_attempts=3)
 
 
 class Clock:
+    """A clock the test moves by hand; it starts at the real time, after the rows were queued."""
+
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -95,8 +95,9 @@ def test_a_stopped_pacs_gets_the_result_once_it_returns(outbox, pacs: Orthanc) -
     rows = _rows(sessions)
     assert all(r.state == DeliveryState.PENDING and r.attempts == 1 for r in rows)
     assert rows[0].next_attempt_at == clock.now + timedelta(seconds=5)
-    assert "cannot connect" in (rows[0].last_error or "") or "association" in (
-        rows[0].last_error or ""
+    assert rows[0].last_error == (
+        f"cannot connect to ORTHANC at 127.0.0.1:{pacs.dicom_port}: "
+        "connection refused (nothing listens on that port)"
     )
     assert worker.run_due() == 0 and _rows(sessions)[0].attempts == 1  # not due yet
 
@@ -121,6 +122,24 @@ def test_backoff_doubles_and_gives_up_after_max_attempts(outbox) -> None:
             clock.now = row.next_attempt_at
     assert delays == [5, 10]
     assert [r.state for r in _rows(sessions)] == [DeliveryState.FAILED] * 2
+
+
+def test_delivery_errors_say_what_happened(outbox) -> None:
+    """The operator reads the cause in ``last_error``: refused, silent, unknown host."""
+    sessions, _ = outbox
+    port = free_port()
+    cases = [
+        (DimseDestination("pacs", "PACS", "127.0.0.1", port, timeout=2), "connection refused"),
+        (StowDestination("pacs", f"http://127.0.0.1:{port}/studies"), "connection refused"),
+        (DimseDestination("pacs", "PACS", "no-such-host.invalid", 104, timeout=2), "unknown host"),
+    ]
+    for sender, expected in cases:
+        worker = _worker(sessions, sender, Clock())
+        with transaction(sessions) as session:
+            for row in session.scalars(select(Delivery)):
+                row.next_attempt_at = Clock()()  # due again
+        worker.run_due()
+        assert expected in (_rows(sessions)[0].last_error or ""), (sender, _rows(sessions)[0])
 
 
 def test_an_error_status_is_permanent(outbox) -> None:

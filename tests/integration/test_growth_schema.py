@@ -1,4 +1,4 @@
-"""Migrations 0006 and 0007 on SQLite and PostgreSQL: the latest result and reported version on
+"""Migrations 0008 and 0009 on SQLite and PostgreSQL: the latest result and reported version on
 each study, the metric counters, taken from the rows already there and kept by triggers after."""
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from storage.tables import (
 LATENCY_BOUNDS = ("100", "250", "500", "1000", "2500", "5000", "10000", "+Inf")
 
 
-def _rows_at_0005(engine: Engine) -> None:
-    """Two studies as revision 0005 knew them: one analysed twice, one still receiving."""
+def _rows_at_0007(engine: Engine) -> None:
+    """Three studies as revision 0007 knew them: one analysed twice, one still receiving,
+    one not analysed twice (the first version from before reason codes)."""
     now = utcnow().isoformat()
     with engine.begin() as c:
         for n, state in ((1, "analysed"), (2, "receiving")):
@@ -65,6 +66,22 @@ def _rows_at_0005(engine: Engine) -> None:
             text("INSERT INTO audit_events (at, kind) VALUES (:t, 'association_rejected')"),
             {"t": now},
         )
+        c.execute(
+            text(
+                "INSERT INTO studies (id, study_uid, patient_id, state, result_version, "
+                "last_arrival_at, created_at, updated_at) "
+                "VALUES (3, '1.2.3', 'P', 'not_analysed', 2, :t, :t, :t)"
+            ),
+            {"t": now},
+        )
+        for rid, version, code in ((12, 1, None), (13, 2, "outside_domain")):
+            c.execute(
+                text(
+                    "INSERT INTO results (id, study_id, version, outcome, views_used, "
+                    "reason_code, created_at) VALUES (:id, 3, :v, 'not_analysed', '[]', :c, :t)"
+                ),
+                {"id": rid, "v": version, "c": code, "t": now},
+            )
 
 
 def recount(engine: Engine) -> dict[str, dict[str, float]]:
@@ -85,6 +102,14 @@ def recount(engine: Engine) -> dict[str, dict[str, float]]:
             "deliveries": dict(
                 s.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all()
             ),
+            "not_analysed": {
+                code or "unspecified": n
+                for code, n in s.execute(
+                    select(Result.reason_code, func.count())
+                    .where(Result.outcome == "not_analysed")
+                    .group_by(Result.reason_code)
+                ).all()
+            },
         }
         latencies = [v for v in s.scalars(select(Result.latency_ms)) if v is not None]
     values["analysis_latency_count"] = {"": len(latencies)}
@@ -112,22 +137,23 @@ def test_upgrade_takes_the_latest_result_and_the_counts_from_existing_rows(
     database_url: str,
 ) -> None:
     engine = make_engine(database_url)
-    upgrade(engine, "0005")
-    _rows_at_0005(engine)
+    upgrade(engine, "0007")
+    _rows_at_0007(engine)
     upgrade(engine)
     with engine.connect() as c:
         rows = c.execute(
             text("SELECT id, latest_result_id, reported_version FROM studies ORDER BY id")
         ).all()
-    assert [tuple(r) for r in rows] == [(1, 10, 2), (2, None, 0)]
+    assert [tuple(r) for r in rows] == [(1, 10, 2), (2, None, 0), (3, 13, 2)]
     counters = _counters(engine)
     assert _nonzero(counters) == _nonzero(recount(engine))
     assert counters["analysis_latency_bucket"]["500"] == 1
     assert counters["analysis_latency_bucket"]["1000"] == 1
     assert counters["analysis_latency_bucket"]["100"] == 0  # every bound has its row
     assert counters["analysis_latency_sum"][""] == 900
+    assert counters["not_analysed"] == {"unspecified": 1, "outside_domain": 1}
 
-    command.downgrade(alembic_config(engine), "0005")
+    command.downgrade(alembic_config(engine), "0007")
     columns = {c["name"] for c in inspect(engine).get_columns("studies")}
     assert {"latest_result_id", "reported_version"}.isdisjoint(columns)
     assert "metric_counts" not in inspect(engine).get_table_names()
@@ -156,7 +182,11 @@ def test_triggers_keep_the_latest_result_and_the_counters_exact(database_url: st
         v2 = Result(study_id=study.id, version=2, outcome="analysed", latency_ms=120.0)
         s.add(v2)
         s.flush()
-        s.add(Result(study_id=study.id, version=1, outcome="not_analysed"))  # an older one, later
+        s.add(  # an older one, later
+            Result(
+                study_id=study.id, version=1, outcome="not_analysed", reason_code="outside_domain"
+            )
+        )
         s.add(Delivery(result_id=v2.id, destination="pacs", sop_instance_uid="1.9", path="/sr"))
         s.add(AuditEvent(kind="instance_replaced"))
     with transaction(sessions) as s:
@@ -166,6 +196,7 @@ def test_triggers_keep_the_latest_result_and_the_counters_exact(database_url: st
         s.scalars(select(Delivery)).one().state = "delivered"
     assert _nonzero(_counters(engine)) == _nonzero(recount(engine))
     assert _counters(engine)["studies"]["receiving"] == 0  # went, and says so
+    assert _counters(engine)["not_analysed"] == {"outside_domain": 1}
 
     with transaction(sessions) as s:
         assert fold_deltas(s) > 0

@@ -165,18 +165,18 @@ def _expected_export(sessions: sessionmaker[Session], where: StudyFilter) -> lis
         result = item["result"] or {"findings": []}
         base = {
             "study_uid": item["study_uid"],
+            "accession_number": item["accession_number"],
             "study_date": item["study_date"],
             "state": item["state"],
             "version": result.get("version"),
             "model_version": result.get("model_version"),
         }
         if not result["findings"]:
-            rows.append(base | {"label": None, "probability": None, "present": None})
-        for f in result["findings"]:
             rows.append(
-                base
-                | {"label": f["label"], "probability": f["probability"], "present": f["present"]}
+                base | {"label": None, "probability": None, "threshold": None, "present": None}
             )
+        for f in result["findings"]:
+            rows.append(base | {k: f[k] for k in ("label", "probability", "threshold", "present")})
     return rows
 
 
@@ -207,10 +207,21 @@ def test_cli_export_writes_csv_and_json(
     assert main(["results", "export", "--config", str(config)]) == 0
     reader = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert tuple(reader.fieldnames or ()) == EXPORT_COLUMNS + FINDING_FIELDS
-    text_rows = [{k: ("" if v is None else str(v)) for k, v in row.items()} for row in expected]
+    text_rows = [{k: _csv_text(k, v) for k, v in row.items()} for row in expected]
     assert list(reader) == text_rows
     assert main(["results", "export", "--config", str(config), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == expected
+
+
+def _csv_text(field: str, value: object) -> str:
+    """A value as the CSV writes it: numbers of findings to 4 places, the call as 1 or 0."""
+    if value is None:
+        return ""
+    if field in ("probability", "threshold"):
+        return f"{value:.4f}"
+    if field == "present":
+        return str(int(value))  # type: ignore[call-overload]
+    return str(value)
 
 
 class _statements:

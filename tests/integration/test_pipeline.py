@@ -17,11 +17,22 @@ from pydicom import dcmread
 from pydicom.uid import SecondaryCaptureImageStorage
 from sqlalchemy import select
 
+from cervi import metrics
 from cervi.bootstrap import Service, build_service
 from cervi.settings import Destination
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from storage.db import transaction
-from storage.tables import Delivery, Finding, Instance, MeasurementRow, Region, Result, Study
+from storage.queries import study_detail
+from storage.tables import (
+    Delivery,
+    DomainScore,
+    Finding,
+    Instance,
+    MeasurementRow,
+    Region,
+    Result,
+    Study,
+)
 from tests.conftest import require_tool
 from tests.integration.conftest import make_settings
 from tests.support.analyser import FixedAnalyser
@@ -178,6 +189,42 @@ def test_an_unreadable_view_is_reported_not_analysed(database_url: str, tmp_path
     assert study.state_reason == "unreadable flexion"
 
 
+def test_a_view_outside_the_training_domain_is_reported_not_analysed(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = start(database_url, tmp_path, FixedAnalyser(outside="neutral"))
+    try:
+        study_uid = send_study(service, tmp_path / "send")
+        study = wait_for_state(service, study_uid, {"not_analysed"})
+        with service.sessions() as session:
+            scraped = metrics.render(session)
+            detail = study_detail(session, study_uid)
+    finally:
+        service.stop()
+    [result] = results(service, study_uid)
+    assert study.state_reason == "image outside the model's training domain: neutral"
+    assert result.reason_code == "outside_domain"
+    report = read_report(dcmread(result.sr_path))
+    assert isinstance(report, CerviNotAnalysedReport)
+    assert report.outside_domain == ("neutral",)
+    assert report.reason == study.state_reason
+    assert report.missing == () and report.unreadable == ()
+    with service.sessions() as session:
+        scores = {
+            d.view: d
+            for d in session.scalars(select(DomainScore).where(DomainScore.result_id == result.id))
+        }
+        findings = list(session.scalars(select(Finding).where(Finding.result_id == result.id)))
+    assert findings == []  # no probability of a refused study is kept
+    assert sorted(scores) == sorted(VIEWS)
+    assert not scores["neutral"].in_domain and scores["neutral"].distance == 4.5
+    assert scores["flexion"].in_domain and scores["flexion"].threshold == 1.1
+    assert 'cervi_not_analysed_total{reason="outside_domain"} 1' in scraped
+    shown = {d["view"]: d for d in detail["results"][0]["domain"]}
+    assert shown["neutral"]["in_domain"] is False and shown["neutral"]["distance"] == 4.5
+    assert detail["results"][0]["reason_code"] == "outside_domain"
+
+
 def test_a_model_failure_is_recorded_as_failed(database_url: str, tmp_path: Path) -> None:
     service = start(database_url, tmp_path, FixedAnalyser(fail=True))
     try:
@@ -240,6 +287,22 @@ def test_views_no_header_names_are_named_by_the_image(
             select(Instance.view_rule).join(Study).where(Study.study_uid == study_uid)
         )
         assert set(rules) == {"image"}
+
+
+def test_an_unreadable_image_among_unnamed_ones_gets_the_not_analysed_report(
+    database_url: str, tmp_path: Path
+) -> None:
+    service = start(database_url, tmp_path, FixedAnalyser(naming_fails=True), quiet_seconds=600)
+    try:
+        study_uid = send_study(service, tmp_path / "send", named=False)
+        study = wait_for_state(service, study_uid, {"not_analysed", "failed"}, timeout=30)
+    finally:
+        service.stop()
+    assert (study.state, study.state_reason) == ("not_analysed", "no view identified")
+    [result] = results(service, study_uid)
+    report = read_report(dcmread(result.sr_path))
+    assert isinstance(report, CerviNotAnalysedReport)
+    assert set(report.missing) == set(VIEWS)
 
 
 def test_the_optional_key_image_is_queued_with_the_sr(

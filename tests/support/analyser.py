@@ -1,5 +1,6 @@
 """An in-memory :class:`cervi.pipeline.Analyser` for tests whose subject is not the model:
-fixed probabilities, an ROI box per view, optional failures."""
+fixed probabilities, an ROI box per view, a domain score per view (``outside``: the view the
+gate refuses), optional failures."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pydicom import Dataset
 
 from inference.result import (
+    DomainScore,
     LabelPrediction,
     ModelIdentity,
     RegionOfInterest,
@@ -28,9 +30,18 @@ IDENTITY = ModelIdentity("CerviHFENet-test", "0.0.1-test", "ab" * 32, demo=True)
 
 
 class FixedAnalyser:
-    def __init__(self, unreadable: str | None = None, fail: bool = False) -> None:
+    def __init__(
+        self,
+        unreadable: str | None = None,
+        fail: bool = False,
+        outside: str | None = None,
+        naming_fails: bool = False,
+    ) -> None:
         self.unreadable = unreadable
+        self.outside = outside
         self.fail = fail
+        # As the runtime does when one of the images it is to name cannot be decoded.
+        self.naming_fails = naming_fails
         self.calls: list[tuple[str, ...]] = []
 
     @property
@@ -39,6 +50,8 @@ class FixedAnalyser:
 
     def name_views(self, datasets: Sequence[Dataset], free: Sequence[str]) -> list[str | None]:
         """The free views in order, as a view head that is always sure."""
+        if self.naming_fails:
+            raise UnreadableImage("image 2: pixel data cannot be decoded")
         return [free[i] if i < len(free) else None for i in range(len(datasets))]
 
     def predict(self, datasets: Mapping[str, Dataset]) -> StudyPrediction:
@@ -59,4 +72,8 @@ class FixedAnalyser:
             regions=regions,
             model=IDENTITY,
             measurements=measurements({view: (8.0, 10.0, 40.0, 50.0) for view in datasets}),
+            domain={
+                view: DomainScore(4.5 if view == self.outside else 0.5, 1.1, {"geometry": 4.5})
+                for view in datasets
+            },
         )

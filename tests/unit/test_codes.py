@@ -8,7 +8,7 @@ from pydicom.sr.coding import Code
 
 from dicom_node import codes
 
-#: SNOMED CT codes checked by hand (DESIGN.md, PS3.16 CIDs); nothing else may appear.
+#: SNOMED CT codes checked by hand (docs/views.md, PS3.16 CIDs); nothing else may appear.
 VERIFIED_SCT = {"9964006", "24154002", "399067008", "52101004", "272519000", "260753009"}
 
 

@@ -89,9 +89,23 @@ def test_train_export_evaluate_predict(tmp_path: Path, capsys: pytest.CaptureFix
     meta = {p.key: p.value for p in onnx.load(str(tuned / "cervihfenet-demo.onnx")).metadata_props}
     thresholds = json.loads(meta["cervi.thresholds"])
     assert thresholds == pytest.approx(val_metrics["youden_thresholds"])
+    # and so does the domain gate fitted on the validation views
+    assert val_metrics["domain"]["fit"]["views"] == 6
+    assert json.loads(meta["cervi.domain"]) == json.loads(val_metrics["domain"]["model"])
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "test"), "--json", *model_args]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 8
     assert all(sorted(line["views_used"]) == sorted(VIEWS) for line in lines)
     assert all(set(line["probabilities"]) == set(LABELS) for line in lines)
+    assert all(line["status"] == "analysed" and line["domain"] == {} for line in lines)
+    # with the gate: a distance and a decision per view, and no probabilities past a refusal
+    tuned_args = ["--model", str(tuned / "cervihfenet-demo.onnx"), "--roi-model", model_args[3]]
+    assert main(["predict", str(tmp_path / "test"), "--json", *tuned_args]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for line in lines:
+        assert set(line["domain"]) == set(VIEWS)
+        refused = [v for v, d in line["domain"].items() if d["distance"] > d["threshold"]]
+        assert [v for v, d in line["domain"].items() if not d["in_domain"]] == refused
+        assert line["status"] == ("not_analysed" if refused else "analysed")
+        assert ("probabilities" in line) == (not refused)

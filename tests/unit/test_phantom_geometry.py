@@ -1,4 +1,4 @@
-"""Phantom geometry: the measured anatomy agrees with every label, DESIGN.md's dependencies
+"""Phantom geometry: the measured anatomy agrees with every label, docs/labels.md's dependencies
 show up over a few hundred patients, and borderline cases exist (no rendering here)."""
 
 from __future__ import annotations

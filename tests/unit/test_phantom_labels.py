@@ -1,4 +1,4 @@
-"""Label rules of the phantoms read DESIGN.md's thresholds off measurements."""
+"""Label rules of the phantoms read docs/labels.md's thresholds off measurements."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The running service needs onnxruntime, not torch (DESIGN.md): everything `cervi serve` loads
-imports and analyses a study with torch made unimportable."""
+"""The running service needs onnxruntime, not torch (README, "The model"): everything
+`cervi serve` loads imports and analyses a study with torch made unimportable."""
 
 from __future__ import annotations
 

@@ -5,9 +5,9 @@
 # Idempotent: a second run only checks stamps and returns in well under a second.
 set -euo pipefail
 
-OHIF_VERSION="3.13.2"  # as cervi.viewer.OHIF_VERSION
+OHIF_VERSION="3.13.2"  # as cervi.demo.viewer.OHIF_VERSION
 PUPPETEER_VERSION="${CERVI_PUPPETEER_VERSION:-24}"
-CACHE="${CERVI_VIEWER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cervi/ohif}"  # cervi.viewer.viewer_cache()
+CACHE="${CERVI_VIEWER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cervi/ohif}"  # cervi.demo.viewer.viewer_cache()
 OHIF_DIR="$CACHE/app-$OHIF_VERSION"
 
 mkdir -p "$CACHE"

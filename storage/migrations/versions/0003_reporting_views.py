@@ -18,7 +18,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The demo model's labels (DESIGN.md); a model with other labels shows in finding_results.
+# The demo model's labels (docs/labels.md); a model with other labels shows in finding_results.
 LABELS = (
     "atlantoaxial_instability",
     "atlantoaxial_dislocation",

@@ -1,13 +1,13 @@
 """metric counters kept as things happen, so that ``GET /metrics`` reads a few rows
 
 Triggers on ``instances``, ``audit_events``, ``studies``, ``results`` and ``deliveries`` append a
-row to ``metric_deltas`` for every change a metric counts (insert only: concurrent writers never
-wait on a shared counter row). ``metric_counts`` holds the totals the deltas are folded into
-(storage.counts.fold_deltas); a reading adds both. The counts of the rows already there are
-taken once, here.
+row to ``metric_deltas`` for every change a metric counts, not-analysed results by reason code
+among them (insert only: concurrent writers never wait on a shared counter row).
+``metric_counts`` holds the totals the deltas are folded into (storage.counts.fold_deltas); a
+reading adds both. The counts of the rows already there are taken once, here.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-29
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -29,6 +29,11 @@ def _bucket(value: str) -> str:
     """SQL: the label of the smallest bucket that holds ``value``."""
     cases = " ".join(f"WHEN {value} <= {bound} THEN '{bound}'" for bound in LATENCY_BUCKETS_MS)
     return f"CASE {cases} ELSE '+Inf' END"
+
+
+def _reason(value: str) -> str:
+    """SQL: the reason label of a not-analysed result (rows from before reason codes have none)."""
+    return f"COALESCE({value}, 'unspecified')"
 
 
 def _insert(*rows: str) -> str:
@@ -46,6 +51,9 @@ COUNTED = {
         + "UNION ALL SELECT 'analysis_latency_sum', '', NEW.latency_ms "
         + f"UNION ALL SELECT 'analysis_latency_bucket', {_bucket('NEW.latency_ms')}, 1.0"
         + ") AS latency WHERE NEW.latency_ms IS NOT NULL;"
+        + " INSERT INTO metric_deltas (name, label, delta) "
+        + f"SELECT 'not_analysed', {_reason('NEW.reason_code')}, 1 "
+        + "WHERE NEW.outcome = 'not_analysed';"
     },
     "studies": {
         "INSERT": _insert("('studies', NEW.state, 1)"),
@@ -68,6 +76,8 @@ INITIAL = {
     "analysis_latency_sum": "SELECT '', COALESCE(SUM(latency_ms), 0) FROM results",
     "analysis_latency_bucket": f"SELECT {_bucket('latency_ms')}, COUNT(*) FROM results "
     f"WHERE latency_ms IS NOT NULL GROUP BY {_bucket('latency_ms')}",
+    "not_analysed": f"SELECT {_reason('reason_code')}, COUNT(*) FROM results "
+    f"WHERE outcome = 'not_analysed' GROUP BY {_reason('reason_code')}",
     "studies": "SELECT state, COUNT(*) FROM studies GROUP BY state",
     "deliveries": "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
 }

@@ -22,7 +22,14 @@ from cervi.bootstrap import Service
 from cervi.console import mount_console
 from storage.db import current_revision, ping, transaction
 from storage.instances import add_audit
-from storage.queries import StudyFilter, list_studies, sr_path, study_detail
+from storage.queries import (
+    InvalidCursor,
+    Position,
+    StudyFilter,
+    list_studies,
+    sr_path,
+    study_detail,
+)
 from storage.states import StudyState
 
 DATE = r"^\d{8}$"
@@ -82,8 +89,19 @@ def create_app(service: Service) -> FastAPI:
         model_version: str | None = Query(None, pattern=TEXT),
         limit: int = Query(50, ge=1, le=500),
         offset: int = Query(0, ge=0, le=INT64_MAX),
+        cursor: str | None = Query(
+            None, description="next_cursor of the previous page: the page after it (keyset)"
+        ),
+        count: bool = Query(True, description="false: leave total out (null)"),
     ) -> dict[str, Any]:
-        """Studies with their latest result, newest first, filtered and paginated."""
+        """Studies with their latest result, newest first, filtered and paginated: by
+        ``cursor`` (each page costs the same, however deep) or by ``offset``."""
+        try:
+            after = Position.decode(cursor) if cursor is not None else None
+        except InvalidCursor as exc:
+            raise _invalid("cursor", str(exc)) from None
+        if after is not None and offset:
+            raise _invalid("offset", "give either cursor or offset, not both")
         where = StudyFilter(
             patient_id=patient_id,
             accession_number=accession_number,
@@ -95,10 +113,17 @@ def create_app(service: Service) -> FastAPI:
             model_version=model_version,
             limit=limit,
             offset=offset,
+            after=after,
         )
         with service.sessions() as session:
-            total, items = list_studies(session, where)
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+            page = list_studies(session, where, count=count)
+        return {
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": page.next_cursor,
+            "items": page.items,
+        }
 
     # The enum exists only now, so it is given to FastAPI as a type, not as a string annotation.
     studies.__annotations__["finding"] = label | None
@@ -176,6 +201,12 @@ def create_app(service: Service) -> FastAPI:
 
     mount_console(app, service)
     return app
+
+
+def _invalid(parameter: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, naming the query parameter."""
+    detail = [{"loc": ["query", parameter], "msg": message, "type": "value_error"}]
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
 def _health(service: Service) -> dict[str, Any]:

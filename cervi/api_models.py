@@ -91,9 +91,10 @@ class StudySummary(BaseModel):
 
 
 class StudyList(BaseModel):
-    total: int
+    total: int | None  # null when asked with count=false
     limit: int
     offset: int
+    next_cursor: str | None  # pass as cursor for the next page; null on the last page
     items: list[StudySummary]
 
 

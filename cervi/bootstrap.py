@@ -23,6 +23,7 @@ from dicom_node.scp import CallerRule, Listener, ListenerConfig
 from dicom_node.sr import warm_up
 from dicom_node.tls import ServerTls
 from inference.result import LABELS, ModelIdentity
+from storage.counts import FOLD_BATCH, fold_deltas
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.files import InstanceStore
 from storage.orphans import sweep_orphans
@@ -35,6 +36,8 @@ logger = logging.getLogger("cervi.bootstrap")
 ASSEMBLY_SWEEP_SECONDS = 60
 # How often expired instance files are removed (and once at start).
 RETENTION_SECONDS = 3600
+# How often the metric deltas written by triggers are folded into their totals.
+METRICS_FOLD_SECONDS = 60
 # Files no row names are removed at start and this often; with PostgreSQL the store may be
 # shared by several nodes, so only files this old (no write takes that long to commit).
 ORPHAN_SWEEP_SECONDS = 3600
@@ -107,6 +110,16 @@ class Service:
             max_instances=1,
         )
         self.scheduler.add_job(
+            self.fold_metrics,
+            trigger="interval",
+            seconds=METRICS_FOLD_SECONDS,
+            next_run_time=utcnow(),
+            id="metrics-fold",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
             sweep_orphans,
             args=(self.sessions, self.files, SHARED_STORE_GRACE_SECONDS),
             trigger="interval",
@@ -128,6 +141,16 @@ class Service:
     def _orphan_grace(self) -> float:
         """At start: SQLite means one process owns the store, so nothing is mid-write."""
         return 0.0 if self.engine.dialect.name == "sqlite" else SHARED_STORE_GRACE_SECONDS
+
+    def fold_metrics(self) -> int:
+        """Fold the metric deltas into their totals, in batches; returns how many went."""
+        folded = 0
+        while True:
+            with transaction(self.sessions) as session:
+                batch = fold_deltas(session)
+            folded += batch
+            if batch < FOLD_BATCH:
+                return folded
 
     def reprocess(self, study_uid: str) -> bool:
         """Analyse the study again as a new result version; False when there is no such study."""

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from inference.labels import VIEWS, View
 from storage import states
 from storage.states import StudyState
-from storage.tables import Dispatch, Instance, Result, Study
+from storage.tables import UNREPORTED, Dispatch, Instance, Study
 
 
 def by_uid(session: Session, study_uid: str) -> Study | None:
@@ -196,7 +196,8 @@ def last_dispatch(session: Session, study_id: int, version: int) -> Dispatch | N
 def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list[Study]]:
     """At start: studies with unassembled instances, waiting roots, and roots to hand on again:
     those left ``ready``, and those assembly set ``not_analysed`` whose report was never made
-    (no result row for the version: the process died between the two)."""
+    (its ``reported_version`` is below its ``result_version``: the process died between the two).
+    Each part is read through an index that holds only what can still be due."""
     pending = list(
         session.scalars(select(Instance.study_id).where(Instance.assembled_at.is_(None)).distinct())
     )
@@ -206,22 +207,14 @@ def studies_to_reconcile(session: Session) -> tuple[list[int], list[Study], list
             roots.where(Study.state == StudyState.RECEIVING.value, Study.due_at.is_not(None))
         )
     )
-    reported = (
-        select(Result.id)
-        .where(Result.study_id == Study.id, Result.version == Study.result_version)
-        .exists()
-    )
-    ready = list(
+    ready = list(session.scalars(roots.where(Study.state == StudyState.READY.value)))
+    # Through the partial index ix_studies_unreported: only studies still owed a report.
+    unreported = list(
         session.scalars(
-            roots.where(
-                or_(
-                    Study.state == StudyState.READY.value,
-                    (Study.state == StudyState.NOT_ANALYSED.value) & ~reported,
-                )
-            ).order_by(Study.id)
+            select(Study).where(Study.state == StudyState.NOT_ANALYSED.value, text(UNREPORTED))
         )
     )
-    return pending, waiting, ready
+    return pending, waiting, sorted(ready + unreported, key=lambda s: s.id)
 
 
 def _move_version(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -51,7 +52,7 @@ UID = String(64)
 def header_text(vr_length: int) -> String:
     """A column for a header value: the DICOM VR's length is declared, but a sender may exceed
     it, and the value is kept whole on every engine (TEXT on PostgreSQL; SQLite does not
-    enforce declared lengths). Migration 0006."""
+    enforce declared lengths). Migration 0007."""
     return String(vr_length).with_variant(Text(), "postgresql")
 
 
@@ -90,15 +91,36 @@ class Base(DeclarativeBase):
     pass
 
 
+# Partial index predicates, written once: migration 0008 has the same text (a migration is a
+# snapshot and does not import), and the queries that use the indexes repeat their terms.
+UNREPORTED = "reported_version < result_version AND group_id IS NULL"
+FILES_KEPT = "files_removed_at IS NULL"
+
+
+def _partial(name: str, predicate: str, *columns: str) -> Index:
+    where = text(predicate)
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 class Study(Base):
     __tablename__ = "studies"
+    __table_args__ = (
+        Index("ix_studies_arrival", "last_arrival_at", "id"),
+        Index("ix_studies_state_arrival", "state", "last_arrival_at", "id"),
+        Index("ix_studies_patient_id", "patient_id", "last_arrival_at"),
+        Index("ix_studies_study_date", "study_date", "last_arrival_at"),
+        Index("ix_studies_accession_number", "accession_number"),
+        Index("ix_studies_updated_at", "updated_at", "id"),
+        Index("ix_studies_latest_result_id", "latest_result_id", "last_arrival_at"),
+        _partial("ix_studies_unreported", UNREPORTED, "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_uid: Mapped[str] = mapped_column(UID, unique=True)
     patient_id: Mapped[str] = mapped_column(header_text(64))
     accession_number: Mapped[str | None] = mapped_column(header_text(16))
     study_date: Mapped[str | None] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING, index=True)
+    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING)
     state_reason: Mapped[str | None] = mapped_column(Text)
     # The version of the newest result asked for; each is dispatched once (table dispatches).
     result_version: Mapped[int] = mapped_column(default=0)
@@ -108,6 +130,9 @@ class Study(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     # With assembly.study_key: patient_window, the study whose row carries this group's state.
     group_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), index=True)
+    # The newest result and its version, kept by a trigger on results (migration 0008).
+    latest_result_id: Mapped[int | None]
+    reported_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     instances: Mapped[list[Instance]] = relationship(back_populates="study")
     results: Mapped[list[Result]] = relationship(back_populates="study")
@@ -115,6 +140,10 @@ class Study(Base):
 
 class Instance(Base):
     __tablename__ = "instances"
+    __table_args__ = (
+        _partial("ix_instances_files_kept", FILES_KEPT, "received_at"),
+        _partial("ix_instances_files_kept_by_study", FILES_KEPT, "study_id", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
@@ -190,6 +219,7 @@ class Result(Base):
 
 class Finding(Base):
     __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_label_probability", "label", "probability", "result_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
@@ -286,3 +316,24 @@ class AuditEvent(Base):
     status: Mapped[int | None]
     detail: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(64))
+
+
+class MetricCount(Base):
+    """A metric's folded total per label; triggers append changes to :class:`MetricDelta`."""
+
+    __tablename__ = "metric_counts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float]
+
+
+class MetricDelta(Base):
+    """One change to a metric, written by a trigger (migration 0009), folded in later."""
+
+    __tablename__ = "metric_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[float]

@@ -7,15 +7,26 @@ import argparse
 import csv
 import json
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from sqlalchemy.orm import Session
 
 from cervi.cli import add_config_option
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
-from storage.queries import StudyFilter, list_studies, study_detail
+from storage.queries import (
+    EXPORT_COLUMNS,
+    FINDING_FIELDS,
+    MEASUREMENT_FIELDS,
+    InvalidCursor,
+    Position,
+    StudyFilter,
+    export_rows,
+    list_studies,
+    study_detail,
+)
 from storage.states import StudyState
-
-EXPORT_PAGE = 500
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_filters(listing)
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--cursor", help="the next page, as the previous page printed it")
     listing.set_defaults(func=run_list)
 
     show = actions.add_parser("show", help="everything known of one study, as JSON")
@@ -59,13 +71,19 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-version")
 
 
-def _filter(args: argparse.Namespace, limit: int, offset: int) -> StudyFilter:
+def _filter(
+    args: argparse.Namespace, limit: int, offset: int, cursor: str | None = None
+) -> StudyFilter:
     for name in ("date_from", "date_to"):
         value = getattr(args, name)
         if value is not None and not (len(value) == 8 and value.isdigit()):
             raise SystemExit(f"cervi results: --{name.replace('_', '-')} must be YYYYMMDD")
     if args.min_probability is not None and not 0 <= args.min_probability <= 1:
         raise SystemExit("cervi results: --min-probability must be between 0 and 1")
+    try:
+        after = Position.decode(cursor) if cursor is not None else None
+    except InvalidCursor as exc:
+        raise SystemExit(f"cervi results: --cursor: {exc}") from None
     return StudyFilter(
         patient_id=args.patient_id,
         accession_number=args.accession,
@@ -77,6 +95,7 @@ def _filter(args: argparse.Namespace, limit: int, offset: int) -> StudyFilter:
         model_version=args.model_version,
         limit=limit,
         offset=offset,
+        after=after,
     )
 
 
@@ -91,7 +110,8 @@ def _query(args: argparse.Namespace, fn: Any, *params: Any) -> Any:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    total, items = _query(args, list_studies, _filter(args, args.limit, args.offset))
+    page = _query(args, list_studies, _filter(args, args.limit, args.offset, args.cursor))
+    items = page.items
     rows = [
         (
             item["study_uid"],
@@ -107,7 +127,9 @@ def run_list(args: argparse.Namespace) -> int:
     ]
     header = ("STUDY UID", "PATIENT ID", "ACCESSION", "DATE", "STATE", "VER")
     print_table((*header, "FINDINGS (p >= threshold)", "ADI (mm)"), rows)
-    print(f"{len(items)} of {total} studies")
+    print(f"{len(items)} of {page.total} studies")
+    if page.next_cursor:
+        print(f"next page: --cursor {page.next_cursor}")
     return 0
 
 
@@ -149,89 +171,41 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-#: CSV columns of ``cervi results export``: one row per label of the latest result.
-EXPORT_FIELDS = (
-    "study_uid",
-    "accession_number",
-    "study_date",
-    "state",
-    "version",
-    "model_version",
-    "label",
-    "probability",
-    "threshold",
-    "present",
-)
 #: Decimals of probabilities and thresholds in the CSV (a spreadsheet needs no 17 digits).
 CSV_DECIMALS = 4
 
 
 def run_export(args: argparse.Namespace) -> int:
-    records: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        _, items = _query(args, list_studies, _filter(args, EXPORT_PAGE, offset))
-        for item in items:
-            result = item["result"] or {"findings": []}
-            base = {
-                "study_uid": item["study_uid"],
-                "accession_number": item["accession_number"],
-                "study_date": item["study_date"],
-                "state": item["state"],
-                "version": result.get("version"),
-                "model_version": result.get("model_version"),
-            }
-            if args.measurements:
-                records += _measurement_records(base, result)
-                continue
-            if not result["findings"]:
-                records.append(
-                    base | {"label": None, "probability": None, "threshold": None, "present": None}
-                )
-            for finding in result["findings"]:
-                records.append(
-                    base
-                    | {
-                        "label": finding["label"],
-                        "probability": finding["probability"],
-                        "threshold": finding["threshold"],
-                        "present": finding["present"],
-                    }
-                )
-        if len(items) < EXPORT_PAGE:
-            break
-        offset += EXPORT_PAGE
-    if args.format == "json":
-        print(json.dumps(records, indent=2))
-    else:
-        base_fields = EXPORT_FIELDS[:6]
-        values = (
-            ["name", "scope", "view", "value", "unit"]
-            if args.measurements
-            else list(EXPORT_FIELDS[6:])
-        )
-        writer = csv.DictWriter(sys.stdout, fieldnames=[*base_fields, *values])
-        writer.writeheader()
-        writer.writerows(record if args.measurements else csv_row(record) for record in records)
+    """Stream every matching study to stdout: one query, one session, constant memory."""
+    _query(args, _export, _filter(args, limit=0, offset=0), args)
     return 0
 
 
-def csv_row(record: dict[str, Any]) -> dict[str, Any]:
-    """Probabilities and thresholds to ``CSV_DECIMALS`` places, the call as 1 or 0."""
-    row = dict(record)
-    for key in ("probability", "threshold"):
-        if row[key] is not None:
-            row[key] = f"{row[key]:.{CSV_DECIMALS}f}"
-    if row["present"] is not None:
-        row["present"] = int(row["present"])
-    return row
+def _export(session: Session, where: StudyFilter, args: argparse.Namespace) -> None:
+    rows = export_rows(session, where, measurements=args.measurements)
+    fields = (*EXPORT_COLUMNS, *(MEASUREMENT_FIELDS if args.measurements else FINDING_FIELDS))
+    if args.format == "json":
+        _write_json(rows, fields, sys.stdout)
+    else:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(fields)
+        writer.writerows(rows if args.measurements else (csv_row(row) for row in rows))
 
 
-def _measurement_records(base: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One export row per measurement of ``result`` (one empty row when it has none)."""
-    empty = {"name": None, "scope": None, "view": None, "value": None, "unit": None}
-    rows = [
-        base | {k: m[k] for k in ("name", "scope", "view", "value", "unit")}
-        for m in result.get("measurements", [])
-    ]
-    return rows or [base | empty]
+def csv_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A findings export row for the CSV: probability and threshold to ``CSV_DECIMALS`` places,
+    the call as 1 or 0."""
+    *base, label, probability, threshold, present = row
+    numbers = tuple(
+        None if v is None else f"{v:.{CSV_DECIMALS}f}" for v in (probability, threshold)
+    )
+    return (*base, label, *numbers, None if present is None else int(present))
+
+
+def _write_json(rows: Iterable[tuple[Any, ...]], fields: tuple[str, ...], out: TextIO) -> None:
+    """A JSON array of objects, written one record at a time."""
+    out.write("[")
+    for n, row in enumerate(rows):
+        out.write(",\n  " if n else "\n  ")
+        out.write(json.dumps(dict(zip(fields, row, strict=True))))
+    out.write("\n]\n")

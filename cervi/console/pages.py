@@ -153,7 +153,8 @@ def studies_page(request: Request) -> HTMLResponse:
     labels = service.label_keys()
     where, errors = _study_filter(dict(request.query_params), labels)
     with service.sessions() as session:
-        total, studies = list_studies(session, where)
+        page = list_studies(session, where)
+        total, studies = page.total, page.items
         views = views_by_study(session, [s["study_uid"] for s in studies])
     return _render(
         request,

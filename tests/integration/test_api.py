@@ -76,8 +76,26 @@ def test_every_filter_and_pagination(api) -> None:
     assert _uids(_get(base, "/api/v1/studies", model_version="0.1.0")) == []
     page = _get(base, "/api/v1/studies", limit=1, offset=1).json()
     assert page["total"] == 3 and [i["study_uid"] for i in page["items"]] == ["1.2.3.1"]
+    assert page["next_cursor"] is not None
     latest = _get(base, "/api/v1/studies", patient_id="P1").json()["items"][0]["result"]
     assert latest["version"] == 2 and latest["findings"][0]["probability"] == 0.91
+
+
+def test_cursor_pages_walk_the_list_and_count_is_optional(api) -> None:
+    base, _ = api
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, "count": "false"} | ({"cursor": cursor} if cursor else {})
+        page = _get(base, "/api/v1/studies", **params).json()
+        assert page["total"] is None
+        seen += [i["study_uid"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["1.2.3.2", "1.2.3.1", "1.2.3.0"]
+    first = _get(base, "/api/v1/studies", limit=1).json()
+    both = _get(base, "/api/v1/studies", cursor=first["next_cursor"], offset=1)
+    assert both.status_code == 422 and both.json()["detail"][0]["loc"] == ["query", "offset"]
 
 
 def test_study_detail_has_views_results_regions_and_deliveries(api) -> None:
@@ -122,6 +140,7 @@ def test_token_guards_the_api_but_not_health_and_metrics(api) -> None:
         ({"limit": 0}, "limit"),
         ({"min_probability": 2}, "min_probability"),
         ({"state": "happy"}, "state"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
         ({"finding": "AAI"}, "finding"),
     ],
 )

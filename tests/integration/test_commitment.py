@@ -36,11 +36,14 @@ from tests.support.net import free_port
 POLICY = RetryPolicy(first_seconds=5, max_seconds=60, max_attempts=3)
 
 
-class Clock:
-    """A clock the test moves by hand; it starts at the real time, after the rows were queued."""
+# Far ahead of the real clock: the service's own delivery worker on the same database never finds
+# the rows these tests queue due; only the test's worker, on its hand-moved clock, sends them.
+START = datetime(2100, 1, 1, 8, 0, tzinfo=UTC)
 
+
+class Clock:
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = START
 
     def __call__(self) -> datetime:
         return self.now
@@ -134,7 +137,7 @@ def _queue(service: Service, tmp_path: Path, n: int = 2) -> list[str]:
         for i in range(n):
             ds = make_dx(seed=i)
             path = write(ds, tmp_path / "out" / f"{i}.dcm")
-            deliveries.queue(session, result.id, "pacs", ds.SOPInstanceUID, str(path))
+            deliveries.queue(session, result.id, "pacs", ds.SOPInstanceUID, str(path), START)
             uids.append(ds.SOPInstanceUID)
     return uids
 

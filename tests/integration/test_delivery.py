@@ -12,7 +12,7 @@ import pytest
 from pynetdicom import AE, evt
 from sqlalchemy import select
 
-from cervi.bootstrap import Service
+from cervi.bootstrap import build_service
 from cervi.delivery import DeliveryLoop, DeliveryWorker, RetryPolicy, Sender
 from cervi.demo.orthanc import Orthanc
 from dicom_node.scu import DimseDestination, StowDestination
@@ -21,6 +21,7 @@ from storage import deliveries
 from storage.db import make_engine, session_factory, transaction, upgrade
 from storage.tables import Delivery, DeliveryState, Result, Study
 from tests.conftest import require_tool
+from tests.integration.conftest import make_settings
 from tests.support.dicom import make_dx, write
 from tests.support.net import free_port
 
@@ -161,10 +162,19 @@ def test_an_error_status_is_permanent(outbox) -> None:
     assert rows[0].last_error == "C-STORE status 0xA900" and rows[0].attempts == 1
 
 
-def test_a_permanent_association_rejection_stops_retrying(outbox, service: Service) -> None:
+def test_a_permanent_association_rejection_stops_retrying(outbox, tmp_path: Path) -> None:
     sessions, _ = outbox
-    wrong = DimseDestination("pacs", "NOT-CERVI", "127.0.0.1", service.listener.port)
-    assert _worker(sessions, wrong, Clock()).run_due() == 0
+    # a Cervi listener on a database of its own: its delivery worker must not take this outbox
+    # (it has no destination "pacs" and would fail the rows as "destination not configured")
+    listener = build_service(
+        make_settings(f"sqlite:///{tmp_path / 'listener.db'}", tmp_path / "listener")
+    )
+    listener.start()
+    try:
+        wrong = DimseDestination("pacs", "NOT-CERVI", "127.0.0.1", listener.listener.port)
+        assert _worker(sessions, wrong, Clock()).run_due() == 0
+    finally:
+        listener.stop()
     rows = _rows(sessions)
     assert [r.state for r in rows] == [DeliveryState.FAILED] * 2
     assert "rejected (permanent)" in (rows[0].last_error or "")

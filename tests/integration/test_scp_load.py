@@ -32,7 +32,8 @@ SENDERS = 16
 INSTANCES = 8  # per sender
 RETRIES = 5  # associations a sender tries
 # Generous: the machine running the tests is shared; what must not happen is a lock-out.
-ECHO_SUCCESS = 0.75
+ECHO_SUCCESS = 0.5
+ECHO_MAX_MISSED_IN_A_ROW = 5
 
 
 @pytest.fixture
@@ -170,6 +171,9 @@ def test_echo_is_answered_and_nothing_acknowledged_is_lost_under_load_and_attack
     assert errors == []
     assert len(acknowledged) == SENDERS * INSTANCES
     print(f"echo answered {sum(echoes)}/{len(echoes)}, {len(acknowledged)} stores acknowledged")
+    # never locked out: no long run of unanswered echoes, and most of them answered
+    longest = max(len(run) for run in "".join("x" if ok else "." for ok in echoes).split("x"))
+    assert longest <= ECHO_MAX_MISSED_IN_A_ROW, echoes
     assert sum(echoes) >= ECHO_SUCCESS * len(echoes), echoes
     with loaded.sessions() as session:
         rows = dict(session.execute(select(Instance.sop_instance_uid, Instance.path)).all())

@@ -21,14 +21,13 @@ from cervi.auth import OPERATOR, READER, Forbidden, Principal, TokenBook
 from cervi.bootstrap import Service
 from cervi.console import mount_console
 from storage.db import current_revision, ping, transaction
+from storage.detail import sr_path, study_detail
 from storage.instances import add_audit
 from storage.queries import (
     InvalidCursor,
     Position,
     StudyFilter,
     list_studies,
-    sr_path,
-    study_detail,
 )
 from storage.states import StudyState
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.queries import delivery_dict
+from storage.detail import delivery_dict
 from storage.tables import AuditEvent, Delivery, Instance, Result, Study
 
 #: Audit kinds that record something done, not something refused.

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from cervi.cli import add_config_option
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
+from storage.detail import study_detail
 from storage.queries import (
     EXPORT_COLUMNS,
     FINDING_FIELDS,
@@ -24,7 +25,6 @@ from storage.queries import (
     StudyFilter,
     export_rows,
     list_studies,
-    study_detail,
 )
 from storage.states import StudyState
 

@@ -16,7 +16,7 @@ from cervi.cli import add_config_option
 from cervi.commands.results import print_table
 from cervi.settings import resolve_settings
 from storage.db import make_engine, session_factory
-from storage.queries import StudyOverview, study_overview
+from storage.detail import StudyOverview, study_overview
 from storage.tables import StudyState
 
 

@@ -30,8 +30,9 @@ from storage.activity import (
     views_by_study,
 )
 from storage.db import transaction
+from storage.detail import study_detail
 from storage.instances import add_audit
-from storage.queries import StudyFilter, list_studies, study_detail
+from storage.queries import StudyFilter, list_studies
 from storage.states import StudyState
 from storage.tables import DeliveryState
 

@@ -22,7 +22,7 @@ from cervi.bootstrap import Service, build_service
 from cervi.settings import Destination
 from dicom_node.sr import CerviImagingMeasurementReport, CerviNotAnalysedReport, read_report
 from storage.db import transaction
-from storage.queries import study_detail
+from storage.detail import study_detail
 from storage.tables import (
     Delivery,
     DomainScore,

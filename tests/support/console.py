@@ -28,7 +28,7 @@ from cervi.bootstrap import Service, build_service
 from cervi.settings import Settings
 from inference.phantom import generate_study
 from storage.db import transaction
-from storage.queries import study_detail
+from storage.detail import study_detail
 from storage.tables import Instance, utcnow
 from tests.support.analyser import FixedAnalyser
 from tests.support.net import free_port, wait_for_port

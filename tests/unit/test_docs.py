@@ -54,11 +54,12 @@ def test_nothing_points_at_a_design_file_outside_the_repository() -> None:
     files = subprocess.run(
         ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
+    # the name is put together so that this file does not name it itself
+    design_file = "DESIGN" + ".md"
     pointing = [
         name
         for name in files
         if not name.endswith((".png", ".onnx"))
-        and name != "tests/unit/test_docs.py"
-        and "DESIGN.md" in (REPO / name).read_text(encoding="utf-8", errors="replace")
+        and design_file in (REPO / name).read_text(encoding="utf-8", errors="replace")
     ]
     assert pointing == []
